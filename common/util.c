@@ -1,0 +1,313 @@
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "common/cleanup.h"
+
+static void oom(void) {
+	fputs("cvmctl: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n) {
+	void *p = malloc(n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m) {
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p) oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+	p = realloc(p, n ? n : 1);
+	if (!p) oom();
+	return p;
+}
+
+char *xstrdup(const char *s) {
+	if (!s) return NULL;
+	char *d = strdup(s);
+	if (!d) oom();
+	return d;
+}
+
+char *xasprintf(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0) oom();
+	return s;
+}
+
+static void sb_grow(strbuf *sb, size_t extra) {
+	if (sb->len + extra + 1 <= sb->cap) return;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < sb->len + extra + 1) cap *= 2;
+	sb->buf = xrealloc(sb->buf, cap);
+	sb->cap = cap;
+}
+
+void sb_addn(strbuf *sb, const char *s, size_t n) {
+	sb_grow(sb, n);
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = 0;
+}
+
+void sb_add(strbuf *sb, const char *s) { sb_addn(sb, s, strlen(s)); }
+
+void sb_addf(strbuf *sb, const char *fmt, ...) {
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) oom();
+	sb_grow(sb, (size_t)n);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	sb->len += (size_t)n;
+}
+
+void sb_add_xml_escaped(strbuf *sb, const char *s) {
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': sb_add(sb, "&lt;"); break;
+		case '>': sb_add(sb, "&gt;"); break;
+		case '&': sb_add(sb, "&amp;"); break;
+		case '\'': sb_add(sb, "&apos;"); break;
+		case '"': sb_add(sb, "&quot;"); break;
+		default: sb_addn(sb, s, 1);
+		}
+	}
+}
+
+char *sb_take(strbuf *sb) {
+	char *b = sb->buf ? sb->buf : xstrdup("");
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	return b;
+}
+
+void sb_free(strbuf *sb) {
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+void json_escape(const char *s, char *out, size_t outsz) {
+	size_t o = 0;
+	for (; *s && o + 7 < outsz; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = 0;
+}
+
+int parse_duration(const char *s, int64_t *out) {
+	if (!s || !*s) return -EINVAL;
+	int64_t total = 0;
+	const char *p = s;
+	while (*p) {
+		if (*p < '0' || *p > '9') return -EINVAL;
+		int64_t v = 0;
+		while (*p >= '0' && *p <= '9') {
+			v = v * 10 + (*p - '0');
+			if (v > 100000000) return -EINVAL; /* about 3 years in seconds * 1000 */
+			p++;
+		}
+		int64_t mul;
+		switch (*p) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return -EINVAL;
+		}
+		p++;
+		total += v * mul;
+		if (total > (int64_t)100 * 365 * 86400) return -EINVAL;
+	}
+	*out = total;
+	return 0;
+}
+
+void format_duration(int64_t secs, char *out, size_t outsz) {
+	static const struct { int64_t mul; char unit; } u[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+	size_t o = 0;
+	out[0] = 0;
+	if (secs == 0) {
+		snprintf(out, outsz, "0s");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(u) && o < outsz; i++) {
+		if (secs >= u[i].mul) {
+			o += (size_t)snprintf(out + o, outsz - o, "%lld%c", (long long)(secs / u[i].mul), u[i].unit);
+			secs %= u[i].mul;
+		}
+	}
+}
+
+int mkdir_p(const char *dir, mode_t mode) {
+	_cleanup_free_ char *copy = xstrdup(dir);
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/') continue;
+		*p = 0;
+		if (mkdir(copy, 0755) < 0 && errno != EEXIST) return -errno;
+		*p = '/';
+	}
+	if (mkdir(copy, mode) < 0) {
+		if (errno != EEXIST) return -errno;
+		struct stat st;
+		if (stat(copy, &st) < 0) return -errno;
+		if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+		return 0;
+	}
+	/* mkdir honours the umask; the mode we asked for is the mode we want. */
+	if (chmod(copy, mode) < 0) return -errno;
+	return 0;
+}
+
+int fsync_dir(const char *dir) {
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+	_cleanup_free_ char *dcopy = xstrdup(path);
+	const char *dir = dirname(dcopy);
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) return -errno;
+	int r = 0;
+	/* mkstemp creates 0600; set the final mode before the name appears. */
+	if (fchmod(fd, mode) < 0) r = -errno;
+	const char *p = data;
+	size_t left = len;
+	while (!r && left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0) {
+			if (errno == EINTR) continue;
+			r = -errno;
+			break;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (!r && fsync(fd) < 0) r = -errno;
+	if (close(fd) < 0 && !r) r = -errno;
+	if (!r && rename(tmp, path) < 0) r = -errno;
+	if (r) {
+		unlink(tmp);
+		return r;
+	}
+	return fsync_dir(dir);
+}
+
+int read_file(const char *path, char **out, size_t *len) {
+	_cleanup_fclose_ FILE *f = fopen(path, "rbe");
+	if (!f) return -errno;
+	strbuf sb = {0};
+	char buf[8192];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_addn(&sb, buf, n);
+	if (ferror(f)) {
+		sb_free(&sb);
+		return -EIO;
+	}
+	if (len) *len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
+
+void uuid_generate_v4(char out[37]) {
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof b) != 1) {
+		fputs("cvmctl: no randomness available\n", stderr);
+		abort();
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+bool uuid_valid(const char *s) {
+	if (!s || strlen(s) != 36) return false;
+	for (int i = 0; i < 36; i++) {
+		char c = s[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-') return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65]) {
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int64_t now_s(void) {
+#ifdef CVM_TEST_HOOKS
+	const char *t = getenv("CVMCTL_TEST_NOW");
+	if (t && *t) return strtoll(t, NULL, 10);
+#endif
+	return (int64_t)time(NULL);
+}
+
+void format_time(int64_t t, char *out, size_t outsz) {
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+#ifdef CVM_TEST_HOOKS
+void crash_point(const char *name) {
+	static int hits;
+	const char *want = getenv("CVMCTL_CRASH_AT");
+	if (!want || !*want) return;
+	size_t nl = strlen(name);
+	if (strncmp(want, name, nl) != 0 || (want[nl] != 0 && want[nl] != ':')) return;
+	int n = want[nl] == ':' ? atoi(want + nl + 1) : 1;
+	if (++hits >= n) {
+		fprintf(stderr, "cvmctl: crash point %s reached, killing myself\n", name);
+		kill(getpid(), SIGKILL);
+	}
+}
+#endif

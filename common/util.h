@@ -1,0 +1,77 @@
+/* Small helpers shared by every module: growable strings, durations, files
+ * written atomically with their mode set before they appear, ids and hashes,
+ * and the clock (overridable by tests). */
+#ifndef CVM_UTIL_H
+#define CVM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* ---- growable string ---- */
+typedef struct strbuf {
+	char *buf; /* always NUL-terminated once anything was added */
+	size_t len, cap;
+} strbuf;
+
+void sb_add(strbuf *sb, const char *s);
+void sb_addn(strbuf *sb, const char *s, size_t n);
+void sb_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_add_xml_escaped(strbuf *sb, const char *s);
+char *sb_take(strbuf *sb); /* returns the buffer ("" if empty), resets sb */
+void sb_free(strbuf *sb);
+
+/* Allocation failure is not recoverable in a CLI: these abort with a message. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);       /* NULL in, NULL out */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Escapes s for a JSON string body into out (truncating safely). */
+void json_escape(const char *s, char *out, size_t outsz);
+
+/* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m").
+ * Returns 0 and seconds in *out, or -EINVAL. */
+int parse_duration(const char *s, int64_t *out);
+/* Formats seconds back as the shortest run ("30d", "1h30m"). */
+void format_duration(int64_t secs, char *out, size_t outsz);
+
+/* ---- files ---- */
+/* Creates dir (and missing parents, 0755) with exactly `mode`; an existing
+ * directory is left as it is. Returns 0 or -errno. */
+int mkdir_p(const char *dir, mode_t mode);
+/* Writes data to path atomically: a temporary file in the same directory,
+ * created with `mode`, fsync'ed, renamed over path, directory fsync'ed. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Reads a whole file (NUL-terminated). Returns 0 or -errno. */
+int read_file(const char *path, char **out, size_t *len);
+int fsync_dir(const char *dir);
+
+/* ---- ids, hashes ---- */
+/* Random RFC 4122 version 4 UUID, lower case, 36 chars + NUL. */
+void uuid_generate_v4(char out[37]);
+bool uuid_valid(const char *s);
+/* Hex SHA-256 of data: 64 chars + NUL. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* ---- time ---- */
+/* Wall-clock seconds. Test builds honour CVMCTL_TEST_NOW (epoch seconds) so
+ * that rotation and expiry are driven by the test's clock, never by sleeping. */
+int64_t now_s(void);
+/* RFC 3339 UTC. */
+void format_time(int64_t t, char *out, size_t outsz);
+
+/* ---- crash points (test builds only) ----
+ * CVMCTL_CRASH_AT=name[:n] makes the n-th (default first) arrival at the
+ * named point SIGKILL the process, to prove that a kill there loses nothing.
+ * Compiled to nothing unless CVM_TEST_HOOKS is defined. */
+#ifdef CVM_TEST_HOOKS
+void crash_point(const char *name);
+#else
+static inline void crash_point(const char *name) { (void)name; }
+#endif
+
+#endif

@@ -1,0 +1,86 @@
+/* The plan: a pure function of (desired specs, observed resources, records).
+ * No I/O, no clock, no randomness except the ids it is handed, so it is
+ * tested without any backend. */
+#ifndef CVM_PLAN_H
+#define CVM_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "providers/provider.h"
+#include "reconciler/store.h"
+#include "specs/spec.h"
+
+typedef enum action_kind {
+	ACT_NOOP,
+	ACT_CREATE,  /* new CVM (new id), or its resource vanished (same id) */
+	ACT_ADOPT,   /* an owned resource with no record: record it */
+	ACT_START,   /* found stopped */
+	ACT_UPDATE,  /* in-place change: labels, agent settings, certificates */
+	ACT_REPLACE, /* a change the backend cannot apply in place: same id, new attempt */
+	ACT_DELETE,  /* delete the resource, keep the record as Inactive */
+	ACT_UNKNOWN, /* cannot be observed this pass: nothing is done */
+} action_kind_t;
+
+const char *action_kind_name(action_kind_t k);
+
+typedef struct action {
+	action_kind_t kind;
+	char id[37];                /* the CVM id (new for a new CVM) */
+	const char *name;
+	const cvm_spec_t *spec;     /* desired; NULL for delete */
+	const cvm_record_t *record; /* NULL when none */
+	const observed_t *observed; /* NULL when absent */
+	size_t provider_idx;        /* into plan_input.providers */
+	char *reason;               /* one sentence, for people */
+	char **fields;              /* for replace/update: the fields that force it */
+	size_t n_fields;
+	bool refused;               /* held back by a safety rule */
+	char *refusal;              /* why */
+} action_t;
+
+/* What one provider showed this pass. */
+typedef struct provider_view {
+	const char *name; /* Provider name */
+	const char *flavor;
+	const observation_t *obs; /* NULL or obs->all_unknown: the provider is Unknown */
+} provider_view_t;
+
+typedef struct plan_input {
+	const spec_set_t *specs;
+	const cvm_record_t *records; /* every record in the state, all scopes */
+	size_t n_records;
+	const provider_view_t *providers; /* one per spec provider, same order */
+	size_t n_providers;
+	const char *scope;
+	const char *installation;
+	/* ids for new CVMs, consumed in order (the caller generates them) */
+	char (*new_ids)[37];
+	size_t n_new_ids;
+	bool allow_replace, allow_empty;
+	long max_deletions; /* < 0: no cap */
+} plan_input_t;
+
+typedef struct plan {
+	action_t *v;
+	size_t n;
+	size_t n_changes;   /* actions other than noop/unknown that are not refused */
+	size_t n_unknown;
+	bool refused;       /* some action was held back by a safety rule (exit 4) */
+	/* an input error found while planning (a name active in another scope):
+	 * the whole plan is invalid (exit 3) */
+	char *invalid;
+} plan_t;
+
+/* Returns 0, or -EINVAL with plan->invalid set. */
+int plan_compute(const plan_input_t *in, plan_t *out);
+void plan_free(plan_t *p);
+
+/* For people: one line per action ("+ create analytics-01 (reason)"), and a
+ * summary line. */
+void plan_print_text(const plan_t *p, FILE *f);
+/* Stable JSON (jansson) for -o json. Caller frees. */
+char *plan_to_json(const plan_t *p);
+
+#endif
