@@ -1,0 +1,169 @@
+/* Helpers shared by the command files. */
+#include "reconciler/cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/exitcode.h"
+#include "common/log.h"
+#include "common/util.h"
+
+globals_t G = {.scope = "default", .lock_timeout_ms = 30000};
+
+const char *state_dir(void) {
+	static char *computed;
+	if (G.state_dir) return G.state_dir;
+	if (computed) return computed;
+	const char *e = getenv("CVMCTL_STATE_DIR");
+	if (e && *e)
+		computed = xstrdup(e);
+	else if ((e = getenv("XDG_STATE_HOME")) && *e)
+		computed = xasprintf("%s/cvmctl", e);
+	else if (geteuid() == 0)
+		computed = xstrdup("/var/lib/cvmctl");
+	else
+		computed = xasprintf("%s/.local/state/cvmctl", getenv("HOME") ? getenv("HOME") : "/tmp");
+	return computed;
+}
+
+int open_store(store_t **out) {
+	int r = store_open(state_dir(), G.installation, out);
+	if (r < 0) {
+		log_error("cannot open the state in %s: %s", state_dir(), *out ? store_errmsg(*out) : strerror(-r));
+		if (*out) {
+			store_close(*out);
+			*out = NULL;
+		}
+		return r == -EEXIST ? EXIT_INVALID : EXIT_FAILED;
+	}
+	return 0;
+}
+
+int lock_store(store_t *s) {
+	_cleanup_free_ char *holder = NULL;
+	int r = store_lock(s, G.lock_timeout_ms, &holder);
+	if (r == -EWOULDBLOCK) {
+		log_error("the state in %s is locked by another cvmctl (%s); gave up after %d ms", state_dir(),
+		          holder ? holder : "holder unknown", G.lock_timeout_ms);
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_error("cannot lock the state in %s: %s", state_dir(), strerror(-r));
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+int parse_output_format(const char *s, bool allow_wide) {
+	if (strcmp(s, "table") == 0) return OUT_TABLE;
+	if (allow_wide && strcmp(s, "wide") == 0) return OUT_WIDE;
+	if (strcmp(s, "json") == 0) return OUT_JSON;
+	if (strcmp(s, "yaml") == 0) return OUT_YAML;
+	log_error("-o/--output takes table%s, json or yaml, not '%s'", allow_wide ? ", wide" : "", s);
+	return -1;
+}
+
+int usage_error(const char *cmd, const char *fmt, ...) {
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, "cvmctl %s: %s (see 'cvmctl %s --help')\n", cmd, msg, cmd);
+	else
+		fprintf(stderr, "cvmctl: %s\n", msg);
+	return EXIT_INVALID;
+}
+
+int find_cvm_or_fail(store_t *s, const char *name_or_id, cvm_record_t *out) {
+	int r = store_find_cvm(s, name_or_id, out);
+	if (r == -ENOENT) {
+		log_error("no CVM named or with id '%s' in %s", name_or_id, state_dir());
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_error("cannot read the state: %s", store_errmsg(s));
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *cvm_record_json(const cvm_record_t *r) {
+	char created[32], updated[32];
+	format_time(r->created_at, created, sizeof created);
+	format_time(r->updated_at, updated, sizeof updated);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:i, s:s, s:s, s:o}", "id", r->id, "name",
+	                 r->name, "scope", r->scope, "flavor", r->flavor, "provider", r->provider, "placement",
+	                 str_or_null(r->placement), "status", cvm_status_name(r->status), "url", str_or_null(r->url),
+	                 "specHash", str_or_null(r->spec_hash), "vcpus", r->vcpus, "memoryGiB", r->memory_gib,
+	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error));
+}
+
+static void yaml_scalar(const json_t *v) {
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		/* Quote always: values such as ids, "no" or "1e3" stay strings. */
+		char esc[8192];
+		json_escape(json_string_value(v), esc, sizeof esc);
+		printf("\"%s\"", esc);
+		break;
+	}
+	case JSON_INTEGER: printf("%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+	case JSON_REAL: printf("%g", json_real_value(v)); break;
+	case JSON_TRUE: printf("true"); break;
+	case JSON_FALSE: printf("false"); break;
+	default: printf("null");
+	}
+}
+
+static bool is_container(const json_t *v) {
+	return (json_is_object(v) && json_object_size(v) > 0) || (json_is_array(v) && json_array_size(v) > 0);
+}
+
+static void yaml_node(const json_t *v, int indent) {
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *c;
+		json_object_foreach((json_t *)v, k, c) {
+			printf("%*s%s:", indent, "", k);
+			if (is_container(c)) {
+				printf("\n");
+				yaml_node(c, indent + 2);
+			} else {
+				printf(" ");
+				if (json_is_object(c)) printf("{}");
+				else if (json_is_array(c)) printf("[]");
+				else yaml_scalar(c);
+				printf("\n");
+			}
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(v, i, c) {
+			if (is_container(c)) {
+				printf("%*s-\n", indent, "");
+				yaml_node(c, indent + 2);
+			} else {
+				printf("%*s- ", indent, "");
+				yaml_scalar(c);
+				printf("\n");
+			}
+		}
+	} else {
+		printf("%*s", indent, "");
+		yaml_scalar(v);
+		printf("\n");
+	}
+}
+
+void print_json_as_yaml(const json_t *v) { yaml_node(v, 0); }

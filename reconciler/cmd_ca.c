@@ -1,0 +1,9 @@
+/* cvmctl ca ...: see issue 3; filled in with the pki module. */
+#include "common/exitcode.h"
+#include "reconciler/cli.h"
+
+int cmd_ca(int argc, char **argv) {
+	(void)argc;
+	(void)argv;
+	return usage_error("ca", "CA commands are not available in this build yet");
+}

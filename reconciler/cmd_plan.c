@@ -1,0 +1,68 @@
+/* cvmctl plan -f PATH [-o json] [--detailed-exitcode]: what a reconcile
+ * would do, and why. Reads the state and observes the backends; changes
+ * nothing, so it takes no lock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/exitcode.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "reconciler/cli.h"
+#include "reconciler/pass_flags.h"
+
+int cmd_plan(int argc, char **argv) {
+	static const struct option opts[] = {PASS_LONG_OPTS,
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"detailed-exitcode", no_argument, NULL, OPT_DETAILED},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
+	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
+	pass_opts_t o = {.paths = paths, .max_deletions = -1};
+	int fmt = OUT_TABLE, c;
+	bool detailed = false;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+f:o:h", opts, NULL)) != -1) {
+		int r = pass_flag("plan", c, optarg, &o, paths);
+		if (r < 0) return -r;
+		if (r == 1) continue;
+		switch (c) {
+		case 'o':
+			if ((fmt = parse_output_format(optarg, false)) < 0 || fmt == OUT_YAML) {
+				if (fmt == OUT_YAML) log_error("plan -o takes table or json");
+				return EXIT_INVALID;
+			}
+			break;
+		case OPT_DETAILED: detailed = true; break;
+		case 'h':
+			printf("usage: cvmctl plan -f PATH [-o table|json] [--detailed-exitcode] [--allow-replace] "
+			       "[--allow-empty] [--max-deletions N]\n");
+			return EXIT_OK;
+		default: return usage_error("plan", "unknown or incomplete flag '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) return usage_error("plan", "unexpected argument '%s'", argv[optind]);
+	if (o.n_paths == 0) return usage_error("plan", "no specs given: use -f FILE|DIR|-");
+
+	store_t *st = NULL;
+	int code = open_store(&st);
+	if (code) return code;
+	pass_t p;
+	code = pass_prepare(&p, st, G.scope, &o);
+	if (code == 0) {
+		if (fmt == OUT_JSON) {
+			_cleanup_free_ char *j = plan_to_json(&p.plan);
+			printf("%s\n", j);
+		} else {
+			plan_print_text(&p.plan, stdout);
+		}
+		if (p.plan.n_unknown) code = exit_merge(code, EXIT_FAILED);
+		if (p.plan.refused) code = exit_merge(code, EXIT_REFUSED);
+		if (detailed && p.plan.n_changes) code = exit_merge(code, EXIT_CHANGES);
+	}
+	pass_free(&p);
+	store_close(st);
+	return code;
+}

@@ -1,0 +1,146 @@
+/* cvmctl: the command table and the global flags. Global flags are accepted
+ * before or after the subcommand; everything else goes to the command. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "common/cleanup.h"
+#include "common/exitcode.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "reconciler/cli.h"
+
+#define CVMCTL_VERSION "0.1.0"
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"validate", cmd_validate, "load and check specs (offline)"},
+	{"plan", cmd_plan, "show what a reconcile would do, and why"},
+	{"reconcile", cmd_reconcile, "converge the world to the specs (--once or --watch)"},
+	{"list", cmd_list, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
+	{"get", cmd_get, "show one CVM: spec, state, certificates, history"},
+	{"cert", cmd_cert, "list, download, revoke, renew or issue a CVM's certificates"},
+	{"ca", cmd_ca, "init, download, crl or import the CA"},
+};
+
+static void usage(FILE *f) {
+	fprintf(f, "usage: cvmctl [global flags] <command> [flags]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nglobal flags (before or after the command):\n"
+	           "  --state-dir DIR        state directory (default $XDG_STATE_HOME/cvmctl, /var/lib/cvmctl as root)\n"
+	           "  --scope NAME           the scope a pass prunes (default \"default\")\n"
+	           "  --log-format FMT       text (default) or json\n"
+	           "  --lock-timeout DUR     how long to wait for the state lock (default 30s)\n"
+	           "  --installation-id ID   adopt resources of this installation into a new state\n"
+	           "  -v, --verbose          more logging (repeat for debug)\n"
+	           "  -q, --quiet            errors only\n"
+	           "\nexit codes: 0 ok, 1 failed, 2 changes (plan --detailed-exitcode), 3 invalid input, 4 refused\n"
+	           "See cvmctl(1).\n");
+}
+
+/* Takes a global flag's value from "--flag=value" or the next argument. */
+static const char *flag_value(int argc, char **argv, int *i, const char *flag) {
+	size_t n = strlen(flag);
+	if (argv[*i][n] == '=') return argv[*i] + n + 1;
+	if (*i + 1 >= argc) return NULL;
+	return argv[++*i];
+}
+
+static bool is_flag(const char *arg, const char *flag) {
+	size_t n = strlen(flag);
+	return strncmp(arg, flag, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+}
+
+/* A silent libvirt error handler: we report libvirt errors once, ourselves. */
+static void quiet_virt_errors(void *data, virErrorPtr err) {
+	(void)data;
+	(void)err;
+}
+
+int main(int argc, char **argv) {
+	enum log_level level = LOG_INFO;
+	enum log_format fmt = LOG_TEXT;
+	G.scope = "default";
+	G.lock_timeout_ms = 30000;
+	virSetErrorFunc(NULL, quiet_virt_errors);
+
+	/* Pull out global flags wherever they are; keep the rest in order. */
+	_cleanup_free_ char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+	int nrest = 0;
+	bool after_dashdash = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v;
+		if (after_dashdash || a[0] != '-') {
+			rest[nrest++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			after_dashdash = true;
+			rest[nrest++] = argv[i];
+		} else if (is_flag(a, "--state-dir")) {
+			if (!(v = flag_value(argc, argv, &i, "--state-dir")) || !*v)
+				return usage_error(NULL, "--state-dir needs a directory");
+			G.state_dir = v;
+		} else if (is_flag(a, "--scope")) {
+			if (!(v = flag_value(argc, argv, &i, "--scope")) || !*v)
+				return usage_error(NULL, "--scope needs a name");
+			G.scope = v;
+		} else if (is_flag(a, "--installation-id")) {
+			if (!(v = flag_value(argc, argv, &i, "--installation-id")) || !uuid_valid(v))
+				return usage_error(NULL, "--installation-id needs a UUID (lower case)");
+			G.installation = v;
+		} else if (is_flag(a, "--lock-timeout")) {
+			int64_t d;
+			if (!(v = flag_value(argc, argv, &i, "--lock-timeout")) || parse_duration(v, &d) < 0)
+				return usage_error(NULL, "--lock-timeout needs a duration such as 30s or 2m");
+			G.lock_timeout_ms = (int)(d * 1000);
+		} else if (is_flag(a, "--log-format")) {
+			if (!(v = flag_value(argc, argv, &i, "--log-format")))
+				return usage_error(NULL, "--log-format needs text or json");
+			if (strcmp(v, "text") == 0)
+				fmt = LOG_TEXT;
+			else if (strcmp(v, "json") == 0)
+				fmt = LOG_JSON;
+			else
+				return usage_error(NULL, "--log-format must be text or json, not '%s'", v);
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			G.verbosity++;
+			level = LOG_DEBUG;
+		} else if (strcmp(a, "-vv") == 0) {
+			G.verbosity += 2;
+			level = LOG_DEBUG;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			level = LOG_ERROR;
+		} else if (nrest == 0 && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (nrest == 0 && strcmp(a, "--version") == 0) {
+			printf("cvmctl %s\n", CVMCTL_VERSION);
+			return EXIT_OK;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	log_setup(level, fmt);
+
+	if (nrest == 0 || rest[0][0] == '-') {
+		usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (strcmp(rest[0], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(rest[0], commands[i].name) == 0) return commands[i].fn(nrest, rest);
+	return usage_error(NULL, "'%s' is not a cvmctl command; see 'cvmctl --help'", rest[0]);
+}

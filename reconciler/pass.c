@@ -1,0 +1,159 @@
+#include "reconciler/pass.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/exitcode.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void config_from_spec(provider_config_t *c, const provider_spec_t *s) {
+	memset(c, 0, sizeof *c);
+	c->name = s->name;
+	c->flavor = flavor_name(s->type);
+	c->project = s->project;
+	c->zone = s->zone;
+	c->credentials_file = s->credentials_file;
+	c->endpoint = s->endpoint;
+	c->subscription = s->subscription;
+	c->resource_group = s->resource_group;
+	c->location = s->location;
+	c->tenant = s->tenant;
+	c->client_id = s->client_id;
+	c->client_secret_file = s->client_secret_file;
+	c->hosts = (const char *const *)s->hosts;
+	c->n_hosts = s->n_hosts;
+	c->firmware = s->firmware;
+	c->kernel = s->kernel;
+	c->initrd = s->initrd;
+	c->cmdline = s->cmdline;
+	c->domain_type = s->domain_type;
+	c->cpu_model = s->cpu_model;
+	c->network = s->network;
+	c->share_dir = s->share_dir;
+	c->vtpm = s->vtpm;
+	c->insecure_no_sev = s->insecure_no_sev;
+	c->capacity_vcpus = s->capacity_vcpus;
+	c->capacity_memory_gib = s->capacity_memory_gib;
+	c->call_timeout_s = 10;
+}
+
+/* Observing is network-bound (a dead host waits out its timeout), so every
+ * backend is observed at once. */
+static void *observe_one(void *arg) {
+	pass_backend_t *b = arg;
+	if (!b->ops) {
+		b->why = xasprintf("the %s backend is not built into this cvmctl", b->cfg.flavor);
+		return NULL;
+	}
+	char *err = NULL;
+	if (b->ops->open(&b->cfg, &b->conn, &err) < 0) {
+		b->why = err ? err : xstrdup("cannot open the backend");
+		b->conn = NULL;
+		return NULL;
+	}
+	err = NULL;
+	if (b->ops->observe(b->conn, &b->obs, &err) < 0) {
+		b->why = err ? err : xstrdup("cannot observe the backend");
+		observation_free(&b->obs);
+		return NULL;
+	}
+	free(err);
+	b->observed = true;
+	return NULL;
+}
+
+int pass_backend_index(const pass_t *p, const char *provider) {
+	if (!provider) return -1;
+	for (size_t i = 0; i < p->n_backends; i++)
+		if (strcmp(p->backends[i].cfg.name, provider) == 0) return (int)i;
+	return -1;
+}
+
+int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o) {
+	memset(p, 0, sizeof *p);
+	p->store = st;
+	p->scope = scope;
+	diags_t d = {0};
+	if (spec_load(o->paths, o->n_paths, &p->specs, &d) < 0) {
+		diags_print(&d);
+		log_error("%zu problem%s in the specs; nothing was changed", d.n, d.n == 1 ? "" : "s");
+		diags_free(&d);
+		return EXIT_INVALID;
+	}
+	diags_free(&d);
+
+	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0) {
+		log_error("cannot read the state: %s", store_errmsg(st));
+		return EXIT_FAILED;
+	}
+
+	p->n_backends = p->specs.n_providers;
+	p->backends = xcalloc(p->n_backends, sizeof *p->backends);
+	p->views = xcalloc(p->n_backends, sizeof *p->views);
+	_cleanup_free_ pthread_t *th = xcalloc(p->n_backends, sizeof *th);
+	_cleanup_free_ bool *started = xcalloc(p->n_backends, sizeof *started);
+	for (size_t i = 0; i < p->n_backends; i++) {
+		pass_backend_t *b = &p->backends[i];
+		config_from_spec(&b->cfg, &p->specs.providers[i]);
+		b->ops = provider_ops_for(b->cfg.flavor);
+		started[i] = pthread_create(&th[i], NULL, observe_one, b) == 0;
+		if (!started[i]) observe_one(b);
+	}
+	for (size_t i = 0; i < p->n_backends; i++) {
+		pass_backend_t *b = &p->backends[i];
+		if (started[i]) pthread_join(th[i], NULL);
+		p->views[i].name = b->cfg.name;
+		p->views[i].flavor = b->cfg.flavor;
+		p->views[i].obs = b->observed ? &b->obs : NULL;
+		if (!b->observed)
+			log_warn("provider %s cannot be observed: %s; its CVMs are Unknown this pass", b->cfg.name, b->why);
+		else
+			for (size_t u = 0; u < b->obs.n_unknown; u++)
+				log_warn("host %s of provider %s cannot be observed: %s; its CVMs are Unknown this pass",
+				         b->obs.unknown[u].placement, b->cfg.name, b->obs.unknown[u].why);
+	}
+
+	p->ids = xcalloc(p->specs.n_cvms + 1, sizeof *p->ids);
+	for (size_t i = 0; i < p->specs.n_cvms; i++) uuid_generate_v4(p->ids[i]);
+
+	plan_input_t in = {
+		.specs = &p->specs,
+		.records = p->records,
+		.n_records = p->n_records,
+		.providers = p->views,
+		.n_providers = p->n_backends,
+		.scope = scope,
+		.installation = store_installation_id(st),
+		.new_ids = p->ids,
+		.n_new_ids = p->specs.n_cvms,
+		.allow_replace = o->allow_replace,
+		.allow_empty = o->allow_empty,
+		.max_deletions = o->max_deletions,
+	};
+	int r = plan_compute(&in, &p->plan);
+	if (r < 0) {
+		log_error("%s", p->plan.invalid ? p->plan.invalid : "cannot compute the plan");
+		return EXIT_INVALID;
+	}
+	return 0;
+}
+
+void pass_free(pass_t *p) {
+	plan_free(&p->plan);
+	for (size_t i = 0; i < p->n_backends; i++) {
+		pass_backend_t *b = &p->backends[i];
+		observation_free(&b->obs);
+		if (b->conn) b->ops->close(b->conn);
+		free(b->why);
+	}
+	free(p->backends);
+	free(p->views);
+	cvm_records_free(p->records, p->n_records);
+	free(p->ids);
+	spec_set_free(&p->specs);
+	memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,53 @@
+/* One pass, up to the plan: load the specs, open every backend, observe them
+ * concurrently, read the records, and compute the plan. `plan` stops there;
+ * `reconcile` hands the prepared pass to apply. */
+#ifndef CVM_PASS_H
+#define CVM_PASS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "providers/provider.h"
+#include "reconciler/plan.h"
+#include "reconciler/store.h"
+#include "specs/spec.h"
+
+typedef struct pass_opts {
+	const char *const *paths;
+	size_t n_paths;
+	bool allow_replace, allow_empty;
+	long max_deletions; /* < 0: no cap */
+	int per_provider;   /* concurrent operations per provider */
+} pass_opts_t;
+
+typedef struct pass_backend {
+	provider_config_t cfg;
+	const provider_ops_t *ops; /* NULL: flavor not built in */
+	provider_t *conn;          /* NULL: could not be opened */
+	observation_t obs;
+	bool observed; /* obs is valid */
+	char *why;     /* why the provider is unknown */
+} pass_backend_t;
+
+typedef struct pass {
+	spec_set_t specs;
+	pass_backend_t *backends; /* one per spec provider, same order */
+	provider_view_t *views;
+	size_t n_backends;
+	cvm_record_t *records;
+	size_t n_records;
+	char (*ids)[37];
+	plan_t plan;
+	store_t *store;
+	const char *scope;
+} pass_t;
+
+/* Returns 0, or an exit code after reporting (3 for specs that do not load,
+ * 1 for a store that cannot be read). */
+int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o);
+void pass_free(pass_t *p);
+
+/* Index of the backend by Provider name, or -1. */
+int pass_backend_index(const pass_t *p, const char *provider);
+
+#endif
