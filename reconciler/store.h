@@ -5,6 +5,20 @@
  *
  * All functions return 0 or a negative errno (-ENOENT: no such row) and log
  * nothing: the caller reports. store_errmsg() says what the database said. */
+/* Contract details:
+ *  - store_errmsg(NULL) is why the last store_open in this thread failed;
+ *  - store_open: -EPERM for a group/world-accessible state dir we do not own,
+ *    -EPROTO for a schema newer than ours, -EEXIST when `installation` differs
+ *    from the state's own; -EINVAL when it is not a lower-case UUID;
+ *  - certificates and events must name a stored CVM: checked when the
+ *    transaction commits (autocommit: at once), -ENOENT otherwise;
+ *  - cvm_record_free/cert_record_free free the fields, not the struct;
+ *    cvm_record_copy overwrites dst without freeing it;
+ *  - store_put_cvm: scope NULL is "default"; created_at/updated_at 0 mean now
+ *    (an update keeps created_at when given 0);
+ *  - store_lock: timeout_ms < 0 waits forever; holder may be NULL; a handle
+ *    that already holds the lock gets 0;
+ *  - store_begin inside a transaction is -EBUSY. */
 #ifndef CVM_STORE_H
 #define CVM_STORE_H
 
@@ -107,6 +121,8 @@ int store_get_cert(store_t *s, const char *serial, cert_record_t *out);
 int store_list_certs(store_t *s, const char *cvm_id /* NULL: all */, cert_record_t **out, size_t *n);
 void cert_record_free(cert_record_t *c);
 void cert_records_free(cert_record_t *v, size_t n);
+const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
+int cert_status_from_name(const char *s);      /* -1 if unknown */
 
 /* Small key/value settings (installation id, CRL number, ...). */
 int store_get_setting(store_t *s, const char *key, char **value);
