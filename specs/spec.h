@@ -129,4 +129,28 @@ const char *cvm_control_plane_ca_file(const spec_set_t *s, const cvm_spec_t *c);
  * changed). Caller frees. */
 char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c);
 
+/* ---- additions (specs/flavors.c, specs/diags.c) ---- */
+
+/* Parses "debug" | "info" | "warn" | "error". Returns 0 or -EINVAL. */
+int agent_log_level_from_name(const char *s, enum agent_log_level *out);
+
+/* Memory a CVM gets when its spec names no memoryGiB: 4 GiB per vCPU on the
+ * clouds (their standard shapes), the table's default on manager hosts. */
+int flavor_default_memory_gib(flavor_t f, int vcpus);
+
+/* Checks vcpus/memory against the flavor's limits and sizes. Returns 0, or
+ * -EINVAL with the offending field ("vcpus" or "memoryGiB") in *field and a
+ * message naming the limit in msg. */
+int flavor_check_size(flavor_t f, int vcpus, int memory_gib, const char **field, char *msg, size_t n);
+
+/* The N2D machine type for a size ("n2d-standard-8", "n2d-highmem-4",
+ * "n2d-custom-8-24576"), written into buf; NULL if no N2D type fits. */
+const char *gcp_machine_type(int vcpus, int memory_gib, char *buf, size_t n);
+/* The DCasv5 size name ("Standard_DC8as_v5") into buf; NULL if none fits. */
+const char *azure_vm_size(int vcpus, int memory_gib, char *buf, size_t n);
+
+/* The text diags_print writes (sorted; one "file:line:column: field: message"
+ * line each). Caller frees. */
+char *diags_format(const diags_t *d);
+
 #endif

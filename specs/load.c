@@ -1,0 +1,171 @@
+/* spec_load: which files, in which order, and the all-or-nothing result. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "specs/load_internal.h"
+
+#define STDIN_NAME "<stdin>"
+#define DIR_DEPTH_MAX 32
+
+struct filelist {
+	char **v;
+	size_t n;
+};
+
+static void filelist_add(struct filelist *fl, char *path) {
+	for (size_t i = 0; i < fl->n; i++)
+		if (!strcmp(fl->v[i], path)) {
+			free(path); /* the same file named twice is loaded once */
+			return;
+		}
+	fl->v = xrealloc(fl->v, (fl->n + 1) * sizeof *fl->v);
+	fl->v[fl->n++] = path;
+}
+
+static void filelist_free(struct filelist *fl) {
+	for (size_t i = 0; i < fl->n; i++) free(fl->v[i]);
+	free(fl->v);
+	*fl = (struct filelist){0};
+}
+
+static bool has_yaml_suffix(const char *name) {
+	size_t n = strlen(name);
+	return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void closedirp(DIR **d) {
+	if (*d) closedir(*d);
+}
+
+/* Directories are searched for *.yaml / *.yml; hidden entries (".git",
+ * ".github", editor files) are skipped. */
+static void collect_dir(const char *dir, int depth, struct filelist *fl, diags_t *d) {
+	if (depth > DIR_DEPTH_MAX) {
+		diags_add(d, dir, 0, 0, "", "directories nested deeper than %d levels", DIR_DEPTH_MAX);
+		return;
+	}
+	_cleanup_(closedirp) DIR *dh = opendir(dir);
+	if (!dh) {
+		diags_add(d, dir, 0, 0, "", "cannot read directory: %s", strerror(errno));
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		if (de->d_name[0] == '.') continue;
+		size_t dl = strlen(dir);
+		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", de->d_name);
+		struct stat st;
+		if (stat(path, &st) < 0) {
+			/* A dangling symlink that looks like a spec is worth a word. */
+			if (has_yaml_suffix(de->d_name)) diags_add(d, path, 0, 0, "", "cannot read: %s", strerror(errno));
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			collect_dir(path, depth + 1, fl, d);
+		else if (S_ISREG(st.st_mode) && has_yaml_suffix(de->d_name))
+			filelist_add(fl, TAKE_PTR(path));
+	}
+}
+
+static void collect(const char *path, struct filelist *fl, diags_t *d) {
+	if (!strcmp(path, "-")) {
+		filelist_add(fl, xstrdup("-"));
+		return;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		diags_add(d, path, 0, 0, "", "cannot read: %s", strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		filelist_add(fl, xstrdup(path)); /* named explicitly: taken whatever its name */
+		return;
+	}
+	struct filelist sub = {0};
+	collect_dir(path, 0, &sub, d);
+	qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
+	for (size_t i = 0; i < sub.n; i++) filelist_add(fl, sub.v[i]);
+	free(sub.v);
+}
+
+static int read_stdin(char **out, size_t *len) {
+	strbuf sb = {0};
+	char buf[8192];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) sb_addn(&sb, buf, n);
+	if (ferror(stdin)) {
+		sb_free(&sb);
+		return -EIO;
+	}
+	*len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
+
+static void load_file(struct load *l, const char *path) {
+	spec_set_t *s = l->set;
+	const char *name = strcmp(path, "-") ? path : STDIN_NAME;
+	s->files = xrealloc(s->files, (s->n_files + 1) * sizeof *s->files);
+	s->files[s->n_files] = xstrdup(name);
+	const char *file = s->files[s->n_files++];
+
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r = strcmp(path, "-") ? read_file(path, &buf, &len) : read_stdin(&buf, &len);
+	if (r < 0) {
+		diags_add(l->d, file, 0, 0, "", "cannot read: %s", strerror(-r));
+		l->incomplete = true;
+		return;
+	}
+
+	yfile_t yf;
+	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
+	/* Documents before a syntax error still get their own checks. */
+	for (size_t i = 0; i < yf.n_docs; i++)
+		if (yf.docs[i].root) walk_document(l, file, yf.docs[i].root);
+	yaml_tree_free(&yf);
+}
+
+int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t *d) {
+	*out = (spec_set_t){0};
+	size_t before = d->n;
+
+	struct filelist fl = {0};
+	for (size_t i = 0; i < n_paths; i++) collect(paths[i], &fl, d);
+
+	spec_set_t set = {0};
+	struct load l = {.d = d, .set = &set, .incomplete = d->n > before};
+	for (size_t i = 0; i < fl.n; i++) load_file(&l, fl.v[i]);
+	filelist_free(&fl);
+
+	validate_set(&l);
+	free(l.px);
+	free(l.cx);
+
+	if (d->n > before) {
+		spec_set_free(&set);
+		return -EINVAL;
+	}
+	spec_set_hash_all(&set);
+	*out = set;
+	return 0;
+}
+
+void spec_set_free(spec_set_t *s) {
+	if (!s) return;
+	for (size_t i = 0; i < s->n_providers; i++) provider_spec_clear(&s->providers[i]);
+	free(s->providers);
+	for (size_t i = 0; i < s->n_cvms; i++) cvm_spec_clear(&s->cvms[i]);
+	free(s->cvms);
+	for (size_t i = 0; i < s->n_files; i++) free(s->files[i]);
+	free(s->files);
+	*s = (spec_set_t){0};
+}

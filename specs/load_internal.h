@@ -1,0 +1,40 @@
+/* Shared between the per-document walk (walk.c), the checks across documents
+ * (validate.c) and the loader (load.c). Internal to specs/. */
+#ifndef CVM_SPECS_LOAD_INTERNAL_H
+#define CVM_SPECS_LOAD_INTERNAL_H
+
+#include "specs/spec.h"
+#include "specs/yaml_tree.h"
+
+/* Positions the public structs do not keep but the cross-document checks
+ * need, parallel to spec_set.providers / spec_set.cvms. */
+struct provider_extra {
+	srcpos_t name;
+};
+
+struct cvm_extra {
+	srcpos_t name, flavor, provider;
+};
+
+struct load {
+	diags_t *d;
+	spec_set_t *set;
+	struct provider_extra *px;
+	struct cvm_extra *cx;
+	bool incomplete; /* some file could not be parsed: references may point into it */
+};
+
+/* Turns one document into a Provider or CVM appended to l->set; reports its
+ * own mistakes (fields, types, names, limits). */
+void walk_document(struct load *l, const char *file, const ynode_t *root);
+
+/* Names, references and hashes across the whole set. */
+void validate_set(struct load *l);
+
+/* Sets cvm_spec_t.hash of every CVM (after a clean validation). */
+void spec_set_hash_all(spec_set_t *s);
+
+void provider_spec_clear(provider_spec_t *p);
+void cvm_spec_clear(cvm_spec_t *c);
+
+#endif

@@ -1,0 +1,141 @@
+/* Checks across documents (unique names, provider references) and the
+ * canonical form + hash of each CVM. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "specs/load_internal.h"
+
+static void resolve_provider(struct load *l, size_t ci) {
+	spec_set_t *s = l->set;
+	cvm_spec_t *c = &s->cvms[ci];
+	const struct cvm_extra *x = &l->cx[ci];
+	if (c->flavor == FLAVOR_INVALID) return;
+
+	if (c->provider) {
+		for (size_t i = 0; i < s->n_providers; i++) {
+			const provider_spec_t *p = &s->providers[i];
+			if (!p->name || strcmp(p->name, c->provider)) continue;
+			if (p->type != c->flavor && p->type != FLAVOR_INVALID)
+				diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
+				          "provider '%s' is %s %s provider, not %s", p->name,
+				          p->type == FLAVOR_AZURE ? "an" : "a", flavor_name(p->type),
+				          flavor_name(c->flavor));
+			c->provider_idx = i;
+			return;
+		}
+		/* A provider defined in a file that failed to parse would be a
+		 * false alarm here; the parse error is reported already. */
+		if (!l->incomplete)
+			diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
+			          "provider '%s' is not defined", c->provider);
+		return;
+	}
+
+	size_t found = 0, idx = 0;
+	strbuf names = {0};
+	for (size_t i = 0; i < s->n_providers; i++) {
+		if (s->providers[i].type != c->flavor) continue;
+		if (found++ == 0) idx = i;
+		sb_addf(&names, "%s'%s'", found > 1 ? ", " : "", s->providers[i].name ? s->providers[i].name : "");
+	}
+	if (found == 1) {
+		c->provider_idx = idx;
+	} else if (found == 0) {
+		if (!l->incomplete)
+			diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.flavor",
+			          "no %s provider is defined", flavor_name(c->flavor));
+	} else {
+		diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.provider",
+		          "several %s providers are defined (%s): name one in spec.provider", flavor_name(c->flavor),
+		          names.buf);
+	}
+	sb_free(&names);
+}
+
+void validate_set(struct load *l) {
+	spec_set_t *s = l->set;
+
+	for (size_t i = 0; i < s->n_providers; i++) {
+		const char *name = s->providers[i].name;
+		if (!name) continue;
+		for (size_t j = 0; j < i; j++) {
+			if (!s->providers[j].name || strcmp(s->providers[j].name, name)) continue;
+			const srcpos_t *a = &l->px[j].name, *b = &l->px[i].name;
+			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+			          "duplicate Provider name '%s' (first defined at %s:%d:%d)", name, a->file, a->line, a->col);
+			break;
+		}
+	}
+
+	for (size_t i = 0; i < s->n_cvms; i++) {
+		const cvm_spec_t *c = &s->cvms[i];
+		if (!c->name || !c->active) continue;
+		for (size_t j = 0; j < i; j++) {
+			const cvm_spec_t *o = &s->cvms[j];
+			if (!o->name || !o->active || strcmp(o->name, c->name)) continue;
+			const srcpos_t *a = &l->cx[j].name, *b = &l->cx[i].name;
+			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+			          "duplicate CVM name '%s': already active at %s:%d:%d", c->name, a->file, a->line, a->col);
+			break;
+		}
+	}
+
+	for (size_t i = 0; i < s->n_cvms; i++) resolve_provider(l, i);
+}
+
+/* ---- effective values, canonical form ---- */
+
+static const provider_spec_t *provider_of(const spec_set_t *s, const cvm_spec_t *c) {
+	return c->provider_idx < s->n_providers ? &s->providers[c->provider_idx] : NULL;
+}
+
+const char *cvm_control_plane_url(const spec_set_t *s, const cvm_spec_t *c) {
+	if (c->agent.control_plane_url) return c->agent.control_plane_url;
+	const provider_spec_t *p = provider_of(s, c);
+	return p ? p->control_plane_url : NULL;
+}
+
+const char *cvm_control_plane_ca_file(const spec_set_t *s, const cvm_spec_t *c) {
+	if (c->agent.control_plane_ca_file) return c->agent.control_plane_ca_file;
+	const provider_spec_t *p = provider_of(s, c);
+	return p ? p->control_plane_ca_file : NULL;
+}
+
+static json_t *json_str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c) {
+	const provider_spec_t *p = provider_of(s, c);
+	_cleanup_(json_decrefp) json_t *labels = json_object();
+	for (size_t i = 0; i < c->n_labels; i++) json_object_set_new(labels, c->labels[i].key, json_string(c->labels[i].value));
+
+	/* Every field that defines the CVM, and neither its name (the identity is
+	 * the id) nor its state (active/inactive is a lifecycle, not a shape). */
+	_cleanup_(json_decrefp) json_t *root = json_pack(
+		"{s:s, s:o, s:i, s:i, s:O, s:{s:s, s:i, s:o, s:o}, s:{s:I, s:I}}",
+		"flavor", flavor_name(c->flavor),
+		"provider", json_str_or_null(p ? p->name : c->provider),
+		"vcpus", c->vcpus,
+		"memoryGiB", c->memory_gib,
+		"labels", labels,
+		"agent",
+		"logLevel", agent_log_level_name(c->agent.log_level),
+		"port", c->agent.port,
+		"controlPlaneURL", json_str_or_null(cvm_control_plane_url(s, c)),
+		"controlPlaneCAFile", json_str_or_null(cvm_control_plane_ca_file(s, c)),
+		"certificates",
+		"validity", (json_int_t)c->certs.validity_s,
+		"renewBefore", (json_int_t)c->certs.renew_before_s);
+	if (!root) return NULL;
+	return json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
+}
+
+void spec_set_hash_all(spec_set_t *s) {
+	for (size_t i = 0; i < s->n_cvms; i++) {
+		_cleanup_free_ char *json = cvm_spec_canonical_json(s, &s->cvms[i]);
+		if (!json) abort(); /* only allocation can fail here */
+		sha256_hex(json, strlen(json), s->cvms[i].hash);
+	}
+}

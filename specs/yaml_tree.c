@@ -1,0 +1,303 @@
+/* libyaml events -> ynode tree with positions (see yaml_tree.h). */
+#include "specs/yaml_tree.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+
+struct anchor {
+	char *name;
+	ynode_t *node;
+};
+
+struct pstate {
+	yaml_parser_t parser;
+	const char *file;
+	const char *buf;
+	size_t len;
+	diags_t *d;
+	yfile_t *out;
+	struct anchor *anchors; /* of the current document */
+	size_t n_anchors;
+	size_t alias_nodes; /* expansion done by aliases in the current document */
+};
+
+static void event_deletep(yaml_event_t *ev) { yaml_event_delete(ev); }
+#define _cleanup_event_ _cleanup_(event_deletep)
+
+static ynode_t *node_new(struct pstate *ps, enum ynode_kind kind, const yaml_mark_t *m) {
+	yfile_t *f = ps->out;
+	ynode_t *n = xcalloc(1, sizeof *n);
+	n->kind = kind;
+	n->line = (int)m->line + 1;
+	n->col = (int)m->column + 1;
+	n->weight = 1;
+	if (f->n_all == f->cap_all) {
+		f->cap_all = f->cap_all ? 2 * f->cap_all : 64;
+		f->all = xrealloc(f->all, f->cap_all * sizeof *f->all);
+	}
+	f->all[f->n_all++] = n;
+	return n;
+}
+
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+static void node_append(ynode_t *parent, ynode_t *child) {
+	parent->items = xrealloc(parent->items, (parent->n_items + 1) * sizeof *parent->items);
+	parent->items[parent->n_items++] = child;
+	parent->weight = sat_add(parent->weight, child->weight);
+}
+
+/* Byte offset of a libyaml mark (0-based line, column in characters). */
+static size_t mark_offset(const struct pstate *ps, size_t line, size_t col) {
+	size_t i = 0;
+	for (size_t l = 0; l < line && i < ps->len; i++)
+		if (ps->buf[i] == '\n') l++;
+	for (size_t c = 0; i < ps->len && ps->buf[i] != '\n'; i++) {
+		if (((unsigned char)ps->buf[i] & 0xc0) == 0x80) continue;
+		if (c++ == col) break;
+	}
+	return i;
+}
+
+/* Is the mark inside (or just after) the leading whitespace of its line,
+ * and does that whitespace hold a tab? libyaml says "found character that
+ * cannot start any token" and similar; the user needs to hear "tab". */
+static bool tab_in_indentation(const struct pstate *ps, const yaml_mark_t *m) {
+	size_t at = mark_offset(ps, m->line, m->column);
+	if (at < ps->len && ps->buf[at] == '\t') return true;
+	size_t start = at;
+	while (start > 0 && ps->buf[start - 1] != '\n') start--;
+	for (size_t i = start; i < ps->len && i <= at; i++) {
+		if (ps->buf[i] == '\t') return true;
+		if (ps->buf[i] != ' ') break;
+	}
+	return false;
+}
+
+static void report_parser_error(struct pstate *ps) {
+	yaml_parser_t *p = &ps->parser;
+	const char *problem = p->problem ? p->problem : "unknown error";
+
+	if (p->error == YAML_READER_ERROR) {
+		int line = 1, col = 1;
+		for (size_t i = 0; i < p->problem_offset && i < ps->len; i++) {
+			if (ps->buf[i] == '\n') {
+				line++;
+				col = 1;
+			} else if (((unsigned char)ps->buf[i] & 0xc0) != 0x80) {
+				col++;
+			}
+		}
+		if (strstr(problem, "UTF-8") || strstr(problem, "octet"))
+			diags_add(ps->d, ps->file, line, col, "", "text is not valid UTF-8 (%s)", problem);
+		else if (p->problem_value >= 0)
+			diags_add(ps->d, ps->file, line, col, "", "%s (byte 0x%02x)", problem, p->problem_value);
+		else
+			diags_add(ps->d, ps->file, line, col, "", "%s", problem);
+		return;
+	}
+	if (p->error == YAML_MEMORY_ERROR) {
+		diags_add(ps->d, ps->file, 0, 0, "", "out of memory while parsing");
+		return;
+	}
+	const yaml_mark_t *m = &p->problem_mark;
+	if (p->error == YAML_SCANNER_ERROR && tab_in_indentation(ps, m)) {
+		diags_add(ps->d, ps->file, (int)m->line + 1, (int)m->column + 1, "", "tab character in indentation");
+		return;
+	}
+	if (p->context)
+		diags_add(ps->d, ps->file, (int)m->line + 1, (int)m->column + 1, "",
+		          "syntax error: %s (%s at %d:%d)", problem, p->context, (int)p->context_mark.line + 1,
+		          (int)p->context_mark.column + 1);
+	else
+		diags_add(ps->d, ps->file, (int)m->line + 1, (int)m->column + 1, "", "syntax error: %s", problem);
+}
+
+static int next_event(struct pstate *ps, yaml_event_t *ev) {
+	if (!yaml_parser_parse(&ps->parser, ev)) {
+		memset(ev, 0, sizeof *ev);
+		report_parser_error(ps);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool tag_is(const yaml_char_t *tag, const char *core) {
+	static const char prefix[] = "tag:yaml.org,2002:";
+	return tag && strncmp((const char *)tag, prefix, sizeof prefix - 1) == 0 &&
+	       strcmp((const char *)tag + sizeof prefix - 1, core) == 0;
+}
+
+static void set_anchor(struct pstate *ps, const yaml_char_t *name, ynode_t *n) {
+	if (!name) return;
+	/* A later anchor of the same name shadows the earlier one, as in YAML. */
+	ps->anchors = xrealloc(ps->anchors, (ps->n_anchors + 1) * sizeof *ps->anchors);
+	ps->anchors[ps->n_anchors++] = (struct anchor){xstrdup((const char *)name), n};
+}
+
+static ynode_t *find_anchor(struct pstate *ps, const char *name) {
+	for (size_t i = ps->n_anchors; i > 0; i--)
+		if (strcmp(ps->anchors[i - 1].name, name) == 0) return ps->anchors[i - 1].node;
+	return NULL;
+}
+
+static void clear_anchors(struct pstate *ps) {
+	for (size_t i = 0; i < ps->n_anchors; i++) free(ps->anchors[i].name);
+	free(ps->anchors);
+	ps->anchors = NULL;
+	ps->n_anchors = 0;
+	ps->alias_nodes = 0;
+}
+
+static const char *collection_tag(const yaml_char_t *tag, const char *core) {
+	if (!tag || tag_is(tag, core)) return NULL;
+	return (const char *)tag;
+}
+
+/* Consumes the events of one node, starting with *ev (already read). */
+static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **out) {
+	ynode_t *n;
+	int r;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT: {
+		const yaml_char_t *tag = ev->data.scalar.tag;
+		n = node_new(ps, YN_SCALAR, &ev->start_mark);
+		n->value = xstrdup((const char *)ev->data.scalar.value);
+		bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.style == YAML_ANY_SCALAR_STYLE;
+		if (tag_is(tag, "str") || (tag && strcmp((const char *)tag, "!") == 0)) {
+			n->quoted = true;
+		} else if (tag_is(tag, "null")) {
+			n->is_null = true;
+		} else if (tag && !tag_is(tag, "int") && !tag_is(tag, "bool")) {
+			n->tag = xstrdup((const char *)tag);
+		} else if (!plain) {
+			n->quoted = true;
+		} else {
+			const char *v = n->value;
+			n->is_null = !tag && (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+			                      !strcmp(v, "NULL"));
+		}
+		set_anchor(ps, ev->data.scalar.anchor, n);
+		*out = n;
+		return 0;
+	}
+	case YAML_ALIAS_EVENT: {
+		const char *name = (const char *)ev->data.alias.anchor;
+		ynode_t *target = find_anchor(ps, name);
+		if (!target) {
+			diags_add(ps->d, ps->file, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "",
+			          "unknown alias '*%s'", name);
+			return -EINVAL;
+		}
+		ps->alias_nodes = sat_add(ps->alias_nodes, target->weight);
+		if (ps->alias_nodes > YAML_ALIAS_EXPANSION_MAX) {
+			diags_add(ps->d, ps->file, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "",
+			          "alias expansion exceeds %d nodes", YAML_ALIAS_EXPANSION_MAX);
+			return -EINVAL;
+		}
+		*out = target;
+		return 0;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		bool is_map = ev->type == YAML_MAPPING_START_EVENT;
+		yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+		const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+		const char *tag = is_map ? collection_tag(ev->data.mapping_start.tag, "map")
+		                         : collection_tag(ev->data.sequence_start.tag, "seq");
+		if (depth >= YAML_DEPTH_MAX) {
+			diags_add(ps->d, ps->file, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "",
+			          "nesting deeper than %d levels", YAML_DEPTH_MAX);
+			return -EINVAL;
+		}
+		n = node_new(ps, is_map ? YN_MAP : YN_SEQ, &ev->start_mark);
+		n->tag = xstrdup(tag);
+		for (;;) {
+			_cleanup_event_ yaml_event_t child_ev;
+			r = next_event(ps, &child_ev);
+			if (r < 0) return r;
+			if (child_ev.type == end) break;
+			ynode_t *child;
+			r = parse_node(ps, &child_ev, depth + 1, &child);
+			if (r < 0) return r;
+			node_append(n, child);
+		}
+		/* Registered only once complete, so an alias cannot refer to an
+		 * enclosing node: no cycles. */
+		set_anchor(ps, anchor, n);
+		*out = n;
+		return 0;
+	}
+	default:
+		diags_add(ps->d, ps->file, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "",
+		          "syntax error: unexpected YAML event");
+		return -EINVAL;
+	}
+}
+
+static int parse_stream(struct pstate *ps) {
+	int r;
+	{
+		_cleanup_event_ yaml_event_t ev;
+		r = next_event(ps, &ev);
+		if (r < 0) return r;
+	}
+	for (;;) {
+		_cleanup_event_ yaml_event_t ev;
+		r = next_event(ps, &ev);
+		if (r < 0) return r;
+		if (ev.type == YAML_STREAM_END_EVENT) return 0;
+		if (ev.type != YAML_DOCUMENT_START_EVENT) return -EINVAL; /* libyaml guarantees otherwise */
+
+		_cleanup_event_ yaml_event_t root_ev;
+		r = next_event(ps, &root_ev);
+		if (r < 0) return r;
+		ynode_t *root;
+		r = parse_node(ps, &root_ev, 0, &root);
+		clear_anchors(ps);
+		if (r < 0) return r;
+
+		_cleanup_event_ yaml_event_t end_ev;
+		r = next_event(ps, &end_ev);
+		if (r < 0) return r;
+
+		if (root->kind == YN_SCALAR && root->is_null) root = NULL; /* empty document */
+		yfile_t *f = ps->out;
+		f->docs = xrealloc(f->docs, (f->n_docs + 1) * sizeof *f->docs);
+		f->docs[f->n_docs++] = (ydoc_t){root};
+	}
+}
+
+int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d) {
+	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = out};
+	*out = (yfile_t){0};
+	if (!yaml_parser_initialize(&ps.parser)) {
+		diags_add(d, file, 0, 0, "", "out of memory while parsing");
+		return -ENOMEM;
+	}
+	/* UTF-8 only: libyaml would otherwise also accept UTF-16 with a BOM. */
+	yaml_parser_set_encoding(&ps.parser, YAML_UTF8_ENCODING);
+	yaml_parser_set_input_string(&ps.parser, (const unsigned char *)buf, len);
+	int r = parse_stream(&ps);
+	clear_anchors(&ps);
+	yaml_parser_delete(&ps.parser);
+	return r < 0 ? -EINVAL : 0;
+}
+
+void yaml_tree_free(yfile_t *f) {
+	for (size_t i = 0; i < f->n_all; i++) {
+		free(f->all[i]->value);
+		free(f->all[i]->tag);
+		free(f->all[i]->items);
+		free(f->all[i]);
+	}
+	free(f->all);
+	free(f->docs);
+	*f = (yfile_t){0};
+}
