@@ -32,7 +32,9 @@ typedef struct action {
 	const cvm_spec_t *spec;     /* desired; NULL for delete */
 	const cvm_record_t *record; /* NULL when none */
 	const observed_t *observed; /* NULL when absent */
-	size_t provider_idx;        /* into plan_input.providers */
+	size_t provider_idx;        /* into plan_input.providers; n_providers when
+	                             * the provider has no view (unknown action) */
+	const char *provider;       /* that Provider's name (borrowed from the input) */
 	char *reason;               /* one sentence, for people */
 	char **fields;              /* for replace/update: the fields that force it */
 	size_t n_fields;
@@ -62,8 +64,12 @@ typedef struct plan_input {
 	long max_deletions; /* < 0: no cap */
 } plan_input_t;
 
+/* Strings in a plan that are not the plan's own (names, the scope, the
+ * provider names, the spec/record/observed pointers) are borrowed from the
+ * plan_input: the plan must not outlive its inputs. */
 typedef struct plan {
-	action_t *v;
+	const char *scope;  /* plan_input.scope */
+	action_t *v;        /* sorted by name, then kind */
 	size_t n;
 	size_t n_changes;   /* actions other than noop/unknown that are not refused */
 	size_t n_unknown;
@@ -73,7 +79,8 @@ typedef struct plan {
 	char *invalid;
 } plan_t;
 
-/* Returns 0, or -EINVAL with plan->invalid set. */
+/* Returns 0, or -EINVAL with plan->invalid set, or -ENOSPC when new CVMs
+ * need more ids than in->new_ids holds. plan_free() in every case. */
 int plan_compute(const plan_input_t *in, plan_t *out);
 void plan_free(plan_t *p);
 

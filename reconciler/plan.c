@@ -1,0 +1,669 @@
+/* The plan: what a reconcile pass would do, and why.
+ *
+ * A pure function of (desired specs, observed resources, records): no I/O, no
+ * clock, no randomness; the ids of new CVMs come from in->new_ids, in spec
+ * order. The rules, in the order they are applied:
+ *
+ * Scope. Only records with record.scope == in->scope are ours to act on. A
+ * desired CVM whose name is active (status not Inactive) in another scope
+ * makes the whole plan invalid (-EINVAL, plan->invalid names the spec's
+ * file:line:column): names are unique among the active CVMs of a state.
+ *
+ * Desired CVMs (specs with state: active). R is the record of our scope with
+ * that name and a status other than Inactive; O is the resource observed with
+ * R's id, in any provider's observation.
+ *  - Unknown is not absent: when the spec's provider could not be observed
+ *    (no observation, or all_unknown), or R's placement is among the places
+ *    that could not be observed, the CVM is UNKNOWN and nothing is done for
+ *    it. With no R and the whole provider unknown it is UNKNOWN too: we
+ *    cannot know that it does not exist. With no R and only some places
+ *    unknown, a create is allowed (placement never picks an unknown place).
+ *    When R was made by another provider than the spec's, that provider must
+ *    be observable as well.
+ *  - R exists:
+ *    . R's provider or flavor differs from the spec's: REPLACE
+ *      (fields spec.flavor / spec.provider).
+ *    . O absent: CREATE under R's id (a create recorded as Creating is
+ *      resumed; a resource that disappeared behind our back is recreated;
+ *      a CVM being deleted that is desired again is created again).
+ *    . O carries another spec hash: the fields that changed are found by
+ *      comparing R.spec_json (the canonical spec last applied) with the
+ *      desired canonical spec. flavor, provider, vcpus and memoryGiB cannot
+ *      change in place: REPLACE; anything else (labels, agent.*,
+ *      certificates.*): UPDATE. Without a usable R.spec_json, O's vCPUs and
+ *      memory are compared with the spec instead.
+ *    . O found stopped: START.
+ *    . otherwise NOOP; when R's status is stale (Creating, Failed, Unknown,
+ *      ...) the reason says so, and apply uses the NOOP to refresh it.
+ *  - No R: an owned resource (same name, our installation and scope, and no
+ *    record of its id in any scope) is ADOPTed under its own id. A resource of
+ *    the same name owned by another installation or scope is never taken
+ *    over: the CVM is created anyway (the backend refuses the name clash and
+ *    apply records the failure) and the reason says so. Otherwise CREATE
+ *    with the next new id (-ENOSPC when they run out).
+ *
+ * Deletions. Records of our scope, not Inactive, whose name is not desired
+ * (spec removed, or state: inactive): DELETE, also when the resource is
+ * already gone (apply then marks the record Inactive and revokes its
+ * certificates). When the record's provider has no view (it left the specs),
+ * or it or the record's placement could not be observed: UNKNOWN.
+ *
+ * Orphans. A resource of our installation and scope whose id has no record
+ * (and whose name is not desired), or whose record is Inactive (a leftover:
+ * an Inactive CVM cannot come back), is DELETEd: that is what a crash during
+ * a delete followed by a lost state needs. Resources of other installations
+ * or scopes are never touched.
+ *
+ * Safety. A spec set with no CVM at all (inactive ones count as CVMs) refuses
+ * every delete unless allow_empty. More deletes than max_deletions (when
+ * >= 0) refuses all of them; the rest of the plan stands. A replace needs
+ * allow_replace. Refused actions stay in the plan, marked, and set
+ * plan->refused.
+ *
+ * Output: actions sorted by name, then kind. n_changes counts actions other
+ * than NOOP and UNKNOWN that are not refused. */
+#include "reconciler/plan.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+
+const char *action_kind_name(action_kind_t k) {
+	switch (k) {
+	case ACT_NOOP: return "noop";
+	case ACT_CREATE: return "create";
+	case ACT_ADOPT: return "adopt";
+	case ACT_START: return "start";
+	case ACT_UPDATE: return "update";
+	case ACT_REPLACE: return "replace";
+	case ACT_DELETE: return "delete";
+	case ACT_UNKNOWN: return "unknown";
+	}
+	return "?";
+}
+
+/* Fields that the backends cannot change on a live resource. */
+static const char *const replace_fields[] = {"flavor", "provider", "vcpus", "memoryGiB"};
+
+typedef struct planner {
+	const plan_input_t *in;
+	plan_t *p;
+	size_t cap;
+	size_t next_id;
+} planner_t;
+
+static bool streq(const char *a, const char *b) {
+	return a && b && strcmp(a, b) == 0;
+}
+
+static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name, const char *id) {
+	plan_t *p = pl->p;
+	if (p->n == pl->cap) {
+		pl->cap = pl->cap ? 2 * pl->cap : 16;
+		p->v = xrealloc(p->v, pl->cap * sizeof *p->v);
+	}
+	action_t *a = &p->v[p->n++];
+	memset(a, 0, sizeof *a);
+	a->kind = kind;
+	a->name = name;
+	snprintf(a->id, sizeof a->id, "%s", id ? id : "");
+	a->provider_idx = pl->in->n_providers;
+	return a;
+}
+
+static void add_field(action_t *a, const char *field) {
+	a->fields = xrealloc(a->fields, (a->n_fields + 1) * sizeof *a->fields);
+	a->fields[a->n_fields++] = xstrdup(field);
+}
+
+static void set_provider(planner_t *pl, action_t *a, const char *name) {
+	a->provider = name;
+	for (size_t i = 0; i < pl->in->n_providers; i++)
+		if (streq(pl->in->providers[i].name, name)) {
+			a->provider_idx = i;
+			a->provider = pl->in->providers[i].name;
+			return;
+		}
+}
+
+static const provider_view_t *view_by_name(const plan_input_t *in, const char *name) {
+	for (size_t i = 0; i < in->n_providers; i++)
+		if (streq(in->providers[i].name, name)) return &in->providers[i];
+	return NULL;
+}
+
+static bool view_unknown(const provider_view_t *v) {
+	return !v || !v->obs || v->obs->all_unknown;
+}
+
+/* The word people use for a placement of this flavor. */
+static const char *place_word(const provider_view_t *v) {
+	if (v && streq(v->flavor, "manager")) return "host";
+	if (v && streq(v->flavor, "gcp")) return "zone";
+	if (v && streq(v->flavor, "azure")) return "location";
+	return "place";
+}
+
+static const unknown_place_t *unknown_place(const provider_view_t *v, const char *placement) {
+	if (!placement || !v || !v->obs) return NULL;
+	for (size_t i = 0; i < v->obs->n_unknown; i++)
+		if (streq(v->obs->unknown[i].placement, placement)) return &v->obs->unknown[i];
+	return NULL;
+}
+
+static char *provider_unknown_reason(const char *provider, const provider_view_t *v) {
+	if (!v) return xasprintf("provider %s was not opened this pass", provider);
+	if (v->obs && v->obs->n_unknown > 0 && v->obs->unknown[0].why)
+		return xasprintf("provider %s could not be observed: %s", provider, v->obs->unknown[0].why);
+	return xasprintf("provider %s could not be observed", provider);
+}
+
+/* Whether what lives at (provider, placement) can be judged this pass; if
+ * not, *why says why. placement NULL: only the provider as a whole. */
+static bool reachable(const plan_input_t *in, const char *provider, const char *placement, const char *missing_hint,
+                      char **why) {
+	const provider_view_t *v = view_by_name(in, provider);
+	if (!v) {
+		*why = xasprintf("its provider %s is no longer in the specs; restore the provider to %s", provider,
+		                 missing_hint);
+		return false;
+	}
+	if (view_unknown(v)) {
+		*why = provider_unknown_reason(provider, v);
+		return false;
+	}
+	const unknown_place_t *u = unknown_place(v, placement);
+	if (u) {
+		*why = xasprintf("%s %s could not be observed: %s", place_word(v), u->placement,
+		                 u->why ? u->why : "no reason given");
+		return false;
+	}
+	return true;
+}
+
+static const observed_t *observed_by_id(const plan_input_t *in, const char *id, size_t *view_idx) {
+	for (size_t i = 0; i < in->n_providers; i++) {
+		const observation_t *o = in->providers[i].obs;
+		if (!o) continue;
+		for (size_t j = 0; j < o->n; j++)
+			if (strcmp(o->v[j].id, id) == 0) {
+				if (view_idx) *view_idx = i;
+				return &o->v[j];
+			}
+	}
+	return NULL;
+}
+
+static const cvm_record_t *record_by_id(const plan_input_t *in, const char *id) {
+	for (size_t i = 0; i < in->n_records; i++)
+		if (strcmp(in->records[i].id, id) == 0) return &in->records[i];
+	return NULL;
+}
+
+/* The active record of our scope with that name; the newest if the state
+ * somehow holds more than one. */
+static const cvm_record_t *active_record(const plan_input_t *in, const char *name) {
+	const cvm_record_t *best = NULL;
+	for (size_t i = 0; i < in->n_records; i++) {
+		const cvm_record_t *r = &in->records[i];
+		if (r->status == ST_INACTIVE || !streq(r->scope, in->scope) || !streq(r->name, name)) continue;
+		if (!best || r->created_at > best->created_at) best = r;
+	}
+	return best;
+}
+
+static const cvm_spec_t *spec_by_name(const spec_set_t *s, const char *name, bool active_only) {
+	for (size_t i = 0; i < s->n_cvms; i++)
+		if (streq(s->cvms[i].name, name) && (!active_only || s->cvms[i].active)) return &s->cvms[i];
+	return NULL;
+}
+
+static bool ours(const plan_input_t *in, const observed_t *o) {
+	return streq(o->installation, in->installation) && streq(o->scope, in->scope);
+}
+
+static const char *spec_provider_name(const spec_set_t *s, const cvm_spec_t *c) {
+	if (c->provider_idx < s->n_providers) return s->providers[c->provider_idx].name;
+	return c->provider;
+}
+
+/* ---- which fields changed ---- */
+
+static int cmp_str(const void *a, const void *b) {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The sorted union of two objects' keys. */
+static const char **object_keys(json_t *a, json_t *b, size_t *n) {
+	size_t cap = json_object_size(a) + json_object_size(b), k = 0;
+	const char **keys = xcalloc(cap ? cap : 1, sizeof *keys);
+	const char *key;
+	json_t *val;
+	json_object_foreach(a, key, val) keys[k++] = key;
+	json_object_foreach(b, key, val) if (!json_object_get(a, key)) keys[k++] = key;
+	qsort(keys, k, sizeof *keys, cmp_str);
+	*n = k;
+	return keys;
+}
+
+static void diff_json(action_t *a, const char *path, json_t *old, json_t *new) {
+	if (old && new && json_equal(old, new)) return;
+	if (!json_is_object(old) || !json_is_object(new)) {
+		add_field(a, path);
+		return;
+	}
+	size_t n;
+	_cleanup_free_ const char **keys = object_keys(old, new, &n);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *sub = xasprintf("%s.%s", path, keys[i]);
+		diff_json(a, sub, json_object_get(old, keys[i]), json_object_get(new, keys[i]));
+	}
+}
+
+/* The canonical JSON is either flat (name, labels and the spec fields side by
+ * side) or split in metadata/spec; fields are named as the operator writes
+ * them in YAML: metadata.labels.team, spec.agent.logLevel. */
+static const char *top_level_path(const char *key, char *buf, size_t bufsz) {
+	if (strcmp(key, "spec") == 0 || strcmp(key, "metadata") == 0) return key;
+	if (strcmp(key, "name") == 0 || strcmp(key, "labels") == 0)
+		snprintf(buf, bufsz, "metadata.%s", key);
+	else
+		snprintf(buf, bufsz, "spec.%s", key);
+	return buf;
+}
+
+/* Fills a->fields with every changed field; 0, or -EINVAL if either side is
+ * not a JSON object. */
+static int diff_specs(action_t *a, const char *old_json, const char *new_json) {
+	if (!old_json || !new_json) return -EINVAL;
+	_cleanup_(json_decrefp) json_t *old = json_loads(old_json, 0, NULL);
+	_cleanup_(json_decrefp) json_t *new = json_loads(new_json, 0, NULL);
+	if (!json_is_object(old) || !json_is_object(new)) return -EINVAL;
+	size_t n;
+	_cleanup_free_ const char **keys = object_keys(old, new, &n);
+	for (size_t i = 0; i < n; i++) {
+		char buf[256];
+		diff_json(a, top_level_path(keys[i], buf, sizeof buf), json_object_get(old, keys[i]),
+		          json_object_get(new, keys[i]));
+	}
+	return 0;
+}
+
+static bool forces_replace(const char *field) {
+	if (strncmp(field, "spec.", 5) != 0) return false;
+	const char *f = field + 5;
+	for (size_t i = 0; i < ARRAY_SIZE(replace_fields); i++) {
+		size_t l = strlen(replace_fields[i]);
+		if (strncmp(f, replace_fields[i], l) == 0 && (f[l] == '\0' || f[l] == '.')) return true;
+	}
+	return false;
+}
+
+/* Keeps only the fields that force the replace (what the operator must
+ * know); the others ride along with the new create. */
+static void keep_forcing_fields(action_t *a) {
+	size_t k = 0;
+	for (size_t i = 0; i < a->n_fields; i++) {
+		if (forces_replace(a->fields[i]))
+			a->fields[k++] = a->fields[i];
+		else
+			free(a->fields[i]);
+	}
+	a->n_fields = k;
+}
+
+static char *join_fields(const action_t *a) {
+	strbuf sb = {0};
+	for (size_t i = 0; i < a->n_fields; i++) {
+		if (i) sb_add(&sb, ", ");
+		sb_add(&sb, a->fields[i]);
+	}
+	return sb_take(&sb);
+}
+
+/* The resource carries another spec hash: replace or update, and which
+ * fields. */
+static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cvm_record_t *r,
+                       const observed_t *o) {
+	_cleanup_free_ char *want = cvm_spec_canonical_json(pl->in->specs, c);
+	bool replace = false;
+
+	if (diff_specs(a, r->spec_json, want) == 0) {
+		for (size_t i = 0; i < a->n_fields; i++) replace |= forces_replace(a->fields[i]);
+	} else {
+		/* No usable record of what was applied: what the resource shows. */
+		if (o->vcpus > 0 && o->vcpus != c->vcpus) add_field(a, "spec.vcpus");
+		if (o->memory_gib > 0 && o->memory_gib != c->memory_gib) add_field(a, "spec.memoryGiB");
+		replace = a->n_fields > 0;
+	}
+
+	if (replace) {
+		keep_forcing_fields(a);
+		_cleanup_free_ char *f = join_fields(a);
+		a->kind = ACT_REPLACE;
+		a->reason = xasprintf("%s cannot change in place; recreating it under the same id", f);
+	} else if (a->n_fields > 0) {
+		a->kind = ACT_UPDATE;
+		a->reason = xstrdup("spec changed; updating it in place");
+	} else {
+		/* The record already holds the desired spec (a crash between the
+		 * record and the resource) or the fields are not known: rewrite the
+		 * resource's markers and delivery channel. */
+		a->kind = ACT_UPDATE;
+		a->reason = xasprintf("the resource carries spec hash %.12s, the spec is %.12s; updating it in place",
+		                      o->spec_hash ? o->spec_hash : "(none)", c->hash);
+	}
+	if (o->state == RES_STOPPED) {
+		char *r2 = xasprintf("%s (it is also shut off; the next pass starts it)", a->reason);
+		free(a->reason);
+		a->reason = r2;
+	}
+}
+
+static bool status_stale(const cvm_record_t *r, const observed_t *o, const cvm_spec_t *c) {
+	if (!streq(r->spec_hash, c->hash)) return true;
+	if (o->state == RES_RUNNING) return r->status != ST_RUNNING;
+	if (o->state == RES_STOPPED) return r->status != ST_STOPPED;
+	return false;
+}
+
+static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_record_t *r, const char *prov) {
+	const plan_input_t *in = pl->in;
+	action_t *a = add_action(pl, ACT_NOOP, c->name, r->id);
+	a->spec = c;
+	a->record = r;
+	set_provider(pl, a, prov);
+
+	char *why = NULL;
+	bool moved = !streq(r->provider, prov);
+	if (!reachable(in, prov, moved ? NULL : r->placement, "move the CVM", &why) ||
+	    (moved && !reachable(in, r->provider, r->placement, "move the CVM", &why))) {
+		a->kind = ACT_UNKNOWN;
+		a->reason = why;
+		return;
+	}
+
+	const observed_t *o = observed_by_id(in, r->id, NULL);
+	a->observed = o;
+
+	if (!streq(r->flavor, flavor_name(c->flavor))) add_field(a, "spec.flavor");
+	if (moved) add_field(a, "spec.provider");
+	if (a->n_fields > 0) {
+		_cleanup_free_ char *f = join_fields(a);
+		a->kind = ACT_REPLACE;
+		a->reason = xasprintf("%s cannot change in place; recreating it under the same id", f);
+		return;
+	}
+
+	if (!o) {
+		a->kind = ACT_CREATE;
+		if (r->status == ST_CREATING)
+			a->reason = r->attempt ? xasprintf("resuming the create recorded as attempt %s", r->attempt)
+			                       : xstrdup("resuming the recorded create");
+		else if (r->status == ST_DELETING)
+			a->reason = xstrdup("it was being deleted and is desired again; creating it under the same id");
+		else
+			a->reason = xstrdup("its resource disappeared; recreating it under the same id");
+		return;
+	}
+
+	if (!streq(o->spec_hash, c->hash)) {
+		plan_drift(pl, a, c, r, o);
+		return;
+	}
+
+	if (o->state == RES_STOPPED) {
+		a->kind = ACT_START;
+		a->reason = xstrdup("found shut off");
+		return;
+	}
+
+	if (!status_stale(r, o, c))
+		a->reason = xstrdup("up to date");
+	else if (o->state == RES_RUNNING)
+		a->reason = xstrdup("resource present; recording it as Running");
+	else
+		a->reason = xasprintf("resource present (%s); recording it", res_state_name(o->state));
+}
+
+/* The owned resource a desired CVM without a record can adopt: the lowest id
+ * among those of that name, our installation and scope, with no record. */
+static const observed_t *adoptable(const plan_input_t *in, const char *name, size_t *view_idx) {
+	const observed_t *best = NULL;
+	for (size_t i = 0; i < in->n_providers; i++) {
+		const observation_t *obs = in->providers[i].obs;
+		if (!obs) continue;
+		for (size_t j = 0; j < obs->n; j++) {
+			const observed_t *o = &obs->v[j];
+			if (!streq(o->name, name) || !ours(in, o) || record_by_id(in, o->id)) continue;
+			if (!best || strcmp(o->id, best->id) < 0) {
+				best = o;
+				*view_idx = i;
+			}
+		}
+	}
+	return best;
+}
+
+/* A resource of that name, in the provider the CVM goes to, that is not
+ * ours to take. */
+static const observed_t *name_clash(const provider_view_t *v, const plan_input_t *in, const char *name) {
+	if (!v || !v->obs) return NULL;
+	for (size_t j = 0; j < v->obs->n; j++) {
+		const observed_t *o = &v->obs->v[j];
+		if (streq(o->name, name) && !ours(in, o)) return o;
+	}
+	return NULL;
+}
+
+static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *prov) {
+	const plan_input_t *in = pl->in;
+	size_t vi = 0;
+	const observed_t *o = adoptable(in, c->name, &vi);
+	if (o) {
+		action_t *a = add_action(pl, ACT_ADOPT, c->name, o->id);
+		a->spec = c;
+		a->observed = o;
+		a->provider_idx = vi;
+		a->provider = in->providers[vi].name;
+		a->reason = xstrdup("owned resource found without a record; adopting it");
+		return 0;
+	}
+
+	const provider_view_t *v = view_by_name(in, prov);
+	if (view_unknown(v)) {
+		action_t *a = add_action(pl, ACT_UNKNOWN, c->name, NULL);
+		a->spec = c;
+		set_provider(pl, a, prov);
+		_cleanup_free_ char *why = provider_unknown_reason(prov, v);
+		a->reason = xasprintf("%s; cannot tell whether it already exists", why);
+		return 0;
+	}
+
+	if (pl->next_id >= in->n_new_ids) return -ENOSPC;
+	action_t *a = add_action(pl, ACT_CREATE, c->name, in->new_ids[pl->next_id++]);
+	a->spec = c;
+	set_provider(pl, a, prov);
+
+	strbuf sb = {0};
+	sb_add(&sb, "new CVM");
+	const observed_t *clash = name_clash(v, in, c->name);
+	if (clash)
+		sb_addf(&sb, "; a resource named %s owned by installation %s / scope %s exists and was left alone",
+		        c->name, clash->installation ? clash->installation : "(none)",
+		        clash->scope ? clash->scope : "(none)");
+	for (size_t i = 0; i < v->obs->n_unknown; i++)
+		sb_addf(&sb, "; %s %s could not be observed and is not used", place_word(v),
+		        v->obs->unknown[i].placement);
+	a->reason = sb_take(&sb);
+	return 0;
+}
+
+static void plan_delete(planner_t *pl, const cvm_record_t *r) {
+	const plan_input_t *in = pl->in;
+	const cvm_spec_t *inactive = spec_by_name(in->specs, r->name, false);
+	action_t *a = add_action(pl, ACT_DELETE, r->name, r->id);
+	a->record = r;
+	set_provider(pl, a, r->provider);
+
+	char *why = NULL;
+	if (!reachable(in, r->provider, r->placement, "delete it", &why)) {
+		a->kind = ACT_UNKNOWN;
+		a->reason = why;
+		return;
+	}
+	a->observed = observed_by_id(in, r->id, NULL);
+	const char *what = inactive ? "spec says state: inactive" : "spec removed";
+	a->reason = a->observed ? xstrdup(what) : xasprintf("%s; its resource is already gone", what);
+}
+
+static bool claimed(const plan_t *p, const observed_t *o) {
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].observed == o || strcmp(p->v[i].id, o->id) == 0) return true;
+	return false;
+}
+
+static void plan_orphans(planner_t *pl) {
+	const plan_input_t *in = pl->in;
+	for (size_t i = 0; i < in->n_providers; i++) {
+		const observation_t *obs = in->providers[i].obs;
+		if (!obs || obs->all_unknown) continue;
+		for (size_t j = 0; j < obs->n; j++) {
+			const observed_t *o = &obs->v[j];
+			if (!ours(in, o) || claimed(pl->p, o)) continue;
+			const cvm_record_t *r = record_by_id(in, o->id);
+			const char *reason;
+			if (!r) {
+				if (spec_by_name(in->specs, o->name, true)) continue;
+				reason = "owned resource with no record and no spec; deleting it";
+			} else if (r->status == ST_INACTIVE) {
+				reason = "its CVM is Inactive but the resource remains; deleting it";
+			} else {
+				continue;
+			}
+			action_t *a = add_action(pl, ACT_DELETE, o->name, o->id);
+			a->record = r;
+			a->observed = o;
+			a->provider_idx = i;
+			a->provider = in->providers[i].name;
+			a->reason = xstrdup(reason);
+		}
+	}
+}
+
+static void refuse(plan_t *p, action_t *a, const char *why) {
+	if (a->refused) return;
+	a->refused = true;
+	a->refusal = xstrdup(why);
+	p->refused = true;
+}
+
+static void apply_safety(const plan_input_t *in, plan_t *p) {
+	size_t n_del = 0;
+	for (size_t i = 0; i < p->n; i++) n_del += p->v[i].kind == ACT_DELETE;
+
+	_cleanup_free_ char *why = NULL;
+	if (n_del > 0 && in->specs->n_cvms == 0 && !in->allow_empty)
+		why = xstrdup("the spec tree has no CVM at all; pass --allow-empty to delete everything");
+	else if (in->max_deletions >= 0 && n_del > (size_t)in->max_deletions)
+		why = xasprintf("%zu deletions exceed --max-deletions %ld", n_del, in->max_deletions);
+
+	for (size_t i = 0; i < p->n; i++) {
+		action_t *a = &p->v[i];
+		if (a->kind == ACT_DELETE && why) refuse(p, a, why);
+		if (a->kind == ACT_REPLACE && !in->allow_replace) refuse(p, a, "replacing needs --allow-replace");
+	}
+}
+
+static int cmp_action(const void *x, const void *y) {
+	const action_t *a = x, *b = y;
+	int c = strcmp(a->name ? a->name : "", b->name ? b->name : "");
+	if (c) return c;
+	if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+/* Every desired CVM whose name is active in another scope, each with where
+ * its spec is. */
+static char *scope_conflicts(const plan_input_t *in) {
+	strbuf sb = {0};
+	for (size_t i = 0; i < in->specs->n_cvms; i++) {
+		const cvm_spec_t *c = &in->specs->cvms[i];
+		if (!c->active) continue;
+		for (size_t j = 0; j < in->n_records; j++) {
+			const cvm_record_t *r = &in->records[j];
+			if (r->status == ST_INACTIVE || streq(r->scope, in->scope) || !streq(r->name, c->name)) continue;
+			if (sb.len) sb_add(&sb, "\n");
+			sb_addf(&sb,
+			        "%s:%d:%d: cvm '%s' is active in scope '%s'; names are unique among the active CVMs of a "
+			        "state",
+			        c->pos.file ? c->pos.file : "<specs>", c->pos.line, c->pos.col, c->name,
+			        r->scope ? r->scope : "");
+			break;
+		}
+	}
+	return sb.len ? sb_take(&sb) : NULL;
+}
+
+int plan_compute(const plan_input_t *in, plan_t *out) {
+	memset(out, 0, sizeof *out);
+	out->scope = in->scope;
+
+	out->invalid = scope_conflicts(in);
+	if (out->invalid) return -EINVAL;
+
+	planner_t pl = {.in = in, .p = out};
+	for (size_t i = 0; i < in->specs->n_cvms; i++) {
+		const cvm_spec_t *c = &in->specs->cvms[i];
+		if (!c->active) continue;
+		const char *prov = spec_provider_name(in->specs, c);
+		const cvm_record_t *r = active_record(in, c->name);
+		if (r) {
+			plan_with_record(&pl, c, r, prov);
+			continue;
+		}
+		int rc = plan_without_record(&pl, c, prov);
+		if (rc < 0) {
+			plan_free(out);
+			return rc;
+		}
+	}
+
+	for (size_t i = 0; i < in->n_records; i++) {
+		const cvm_record_t *r = &in->records[i];
+		if (r->status == ST_INACTIVE || !streq(r->scope, in->scope)) continue;
+		if (!spec_by_name(in->specs, r->name, true)) plan_delete(&pl, r);
+	}
+
+	plan_orphans(&pl);
+	apply_safety(in, out);
+
+	if (out->n) qsort(out->v, out->n, sizeof *out->v, cmp_action);
+	for (size_t i = 0; i < out->n; i++) {
+		const action_t *a = &out->v[i];
+		if (a->kind == ACT_UNKNOWN)
+			out->n_unknown++;
+		else if (a->kind != ACT_NOOP && !a->refused)
+			out->n_changes++;
+	}
+	return 0;
+}
+
+void plan_free(plan_t *p) {
+	if (!p) return;
+	for (size_t i = 0; i < p->n; i++) {
+		action_t *a = &p->v[i];
+		free(a->reason);
+		for (size_t j = 0; j < a->n_fields; j++) free(a->fields[j]);
+		free(a->fields);
+		free(a->refusal);
+	}
+	free(p->v);
+	free(p->invalid);
+	memset(p, 0, sizeof *p);
+}
