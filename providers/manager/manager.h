@@ -1,0 +1,14 @@
+/* The manager backend: SEV-SNP QEMU hosts driven through libvirt. The
+ * vtable itself is manager_provider_ops (providers/provider.h). */
+#ifndef CVM_MANAGER_H
+#define CVM_MANAGER_H
+
+/* Process-wide libvirt setup, done once (thread-safe, idempotent):
+ * silences libvirt's default error printer (errors are reported once, by
+ * us, from virGetLastErrorMessage) and registers libvirt's default event
+ * implementation, which client keepalive needs to detect dead hosts. Code
+ * elsewhere that wants libvirt events must call this instead of
+ * virEventRegisterDefaultImpl() itself (it must be registered only once). */
+void manager_libvirt_init(void);
+
+#endif
