@@ -159,6 +159,62 @@ static const char *collection_tag(const yaml_char_t *tag, const char *core) {
 	return (const char *)tag;
 }
 
+static bool is_merge_key(const ynode_t *k) {
+	return k->kind == YN_SCALAR && !k->quoted && !k->tag && !strcmp(k->value, "<<");
+}
+
+static bool has_key(ynode_t *const *items, size_t n, const ynode_t *key) {
+	for (size_t i = 0; i < n; i += 2)
+		if (items[i]->kind == YN_SCALAR && key->kind == YN_SCALAR && !strcmp(items[i]->value, key->value))
+			return true;
+	return false;
+}
+
+/* YAML merge keys ("<<: *defaults", "<<: [*a, *b]"): the mapping gets the
+ * merged pairs its own keys do not override; earlier sources win. */
+static int apply_merges(struct pstate *ps, ynode_t *map) {
+	bool any = false;
+	for (size_t i = 0; i + 1 < map->n_items; i += 2) any |= is_merge_key(map->items[i]);
+	if (!any) return 0;
+
+	_cleanup_free_ ynode_t **items = xcalloc(map->n_items + 1, sizeof *items);
+	size_t n = 0, cap = map->n_items + 1;
+	for (size_t i = 0; i + 1 < map->n_items; i += 2)
+		if (!is_merge_key(map->items[i])) {
+			items[n++] = map->items[i];
+			items[n++] = map->items[i + 1];
+		}
+	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+		if (!is_merge_key(map->items[i])) continue;
+		ynode_t *v = map->items[i + 1];
+		ynode_t *const *srcs = v->kind == YN_SEQ ? v->items : &v;
+		size_t n_srcs = v->kind == YN_SEQ ? v->n_items : 1;
+		for (size_t s = 0; s < n_srcs; s++) {
+			const ynode_t *src = srcs[s];
+			if (src->kind != YN_MAP) {
+				diags_add(ps->d, ps->file, src->line, src->col, "",
+				          "merge key '<<' takes a mapping or a list of mappings");
+				return -EINVAL;
+			}
+			for (size_t j = 0; j + 1 < src->n_items; j += 2) {
+				if (has_key(items, n, src->items[j])) continue;
+				if (n + 2 > cap) {
+					cap *= 2;
+					items = xrealloc(items, cap * sizeof *items);
+				}
+				items[n++] = src->items[j];
+				items[n++] = src->items[j + 1];
+			}
+		}
+	}
+	free(map->items);
+	map->items = TAKE_PTR(items);
+	map->n_items = n;
+	map->weight = 1;
+	for (size_t i = 0; i < n; i++) map->weight = sat_add(map->weight, map->items[i]->weight);
+	return 0;
+}
+
 /* Consumes the events of one node, starting with *ev (already read). */
 static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **out) {
 	ynode_t *n;
@@ -227,6 +283,10 @@ static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **
 			r = parse_node(ps, &child_ev, depth + 1, &child);
 			if (r < 0) return r;
 			node_append(n, child);
+		}
+		if (is_map) {
+			r = apply_merges(ps, n);
+			if (r < 0) return r;
 		}
 		/* Registered only once complete, so an alias cannot refer to an
 		 * enclosing node: no cycles. */

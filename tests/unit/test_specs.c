@@ -93,7 +93,7 @@ static void test_good_tree(void **state) {
 	assert_string_equal(s.files[1], FIX "good/cvms/more.yml");
 	assert_string_equal(s.files[2], FIX "good/providers/all.yaml");
 	assert_int_equal(s.n_providers, 3);
-	assert_int_equal(s.n_cvms, 5);
+	assert_int_equal(s.n_cvms, 6);
 
 	const provider_spec_t *g = find_provider(&s, "gcp-prod");
 	assert_non_null(g);
@@ -191,6 +191,14 @@ static void test_good_tree(void **state) {
 	c = find_cvm(&s, "custom-gcp", true);
 	assert_non_null(c);
 	assert_string_equal(gcp_machine_type(c->vcpus, c->memory_gib, buf, sizeof buf), "n2d-custom-16-24576");
+
+	c = find_cvm(&s, "merged", true);
+	assert_non_null(c);
+	assert_int_equal(c->n_labels, 2);
+	assert_string_equal(label(c, "env"), "prod");
+	assert_string_equal(label(c, "team"), "research");
+	assert_int_equal(c->agent.log_level, AGENT_LOG_WARN);
+	assert_int_equal(c->agent.port, 7100);
 
 	/* The canonical forms are generated output: golden. */
 	strbuf sb = {0};
@@ -363,7 +371,7 @@ static void test_stdin(void **state) {
 	assert_int_equal(spec_load(paths, 2, &s, &d), 0);
 	assert_string_equal(s.files[0], "<stdin>");
 	assert_string_equal(s.providers[0].pos.file, "<stdin>");
-	assert_int_equal(s.n_cvms, 5);
+	assert_int_equal(s.n_cvms, 6);
 	spec_set_free(&s);
 	diags_free(&d);
 }
