@@ -24,8 +24,9 @@
  *    . R's provider or flavor differs from the spec's: REPLACE
  *      (fields spec.flavor / spec.provider).
  *    . O absent: CREATE under R's id (a create recorded as Creating is
- *      resumed; a resource that disappeared behind our back is recreated;
- *      a CVM being deleted that is desired again is created again).
+ *      resumed, a Failed one retried; a resource that disappeared behind our
+ *      back is recreated; a CVM being deleted that is desired again is
+ *      created again).
  *    . O carries another spec hash: the fields that changed are found by
  *      comparing R.spec_json (the canonical spec last applied) with the
  *      desired canonical spec. flavor, provider, vcpus and memoryGiB cannot
@@ -333,10 +334,12 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 	_cleanup_free_ char *want = cvm_spec_canonical_json(pl->in->specs, c);
 	bool replace = false;
 
-	if (diff_specs(a, r->spec_json, want) == 0) {
+	if (diff_specs(a, r->spec_json, want) == 0 && a->n_fields > 0) {
 		for (size_t i = 0; i < a->n_fields; i++) replace |= forces_replace(a->fields[i]);
 	} else {
-		/* No usable record of what was applied: what the resource shows. */
+		/* No usable record of what was applied, or the record already holds
+		 * the desired spec (a crash between recording an update or replace
+		 * and carrying it out): what the resource shows decides. */
 		if (o->vcpus > 0 && o->vcpus != c->vcpus) add_field(a, "spec.vcpus");
 		if (o->memory_gib > 0 && o->memory_gib != c->memory_gib) add_field(a, "spec.memoryGiB");
 		replace = a->n_fields > 0;
@@ -351,9 +354,8 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 		a->kind = ACT_UPDATE;
 		a->reason = xstrdup("spec changed; updating it in place");
 	} else {
-		/* The record already holds the desired spec (a crash between the
-		 * record and the resource) or the fields are not known: rewrite the
-		 * resource's markers and delivery channel. */
+		/* Which fields changed is not known, and none the resource shows
+		 * forces a replace: rewrite its markers and delivery channel. */
 		a->kind = ACT_UPDATE;
 		a->reason = xasprintf("the resource carries spec hash %.12s, the spec is %.12s; updating it in place",
 		                      o->spec_hash ? o->spec_hash : "(none)", c->hash);
@@ -405,6 +407,9 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 		if (r->status == ST_CREATING)
 			a->reason = r->attempt ? xasprintf("resuming the create recorded as attempt %s", r->attempt)
 			                       : xstrdup("resuming the recorded create");
+		else if (r->status == ST_FAILED)
+			a->reason = xasprintf("retrying the create under the same id after: %s",
+			                      r->last_error ? r->last_error : "a failure");
 		else if (r->status == ST_DELETING)
 			a->reason = xstrdup("it was being deleted and is desired again; creating it under the same id");
 		else

@@ -310,6 +310,14 @@ static void test_interrupted_create_is_resumed(void **state) {
 	assert_string_equal(a->id, old_id(3));
 	assert_contains(a->reason, "resuming");
 	assert_contains(a->reason, f->recs[0].attempt);
+
+	f->recs[0].status = ST_FAILED;
+	f->recs[0].last_error = "host h2: out of memory";
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "web");
+	assert_kind(a, ACT_CREATE);
+	assert_string_equal(a->id, old_id(3));
+	assert_contains(a->reason, "after: host h2: out of memory");
 }
 
 static void test_stopped_is_started(void **state) {
@@ -402,6 +410,33 @@ static void test_without_recorded_spec_the_resource_decides(void **state) {
 	assert_kind(a, ACT_REPLACE);
 	assert_true(has_field(a, "spec.vcpus"));
 	assert_false(has_field(a, "spec.memoryGiB"));
+}
+
+/* A crash after a replace was recorded but before it was carried out: the
+ * record holds the new spec, the resource still the old one. */
+static void test_interrupted_replace_is_resumed(void **state) {
+	fx_t *f = *state;
+	cvm_spec_t *c = add_cvm(f, "db", P_LAB);
+	c->vcpus = 4;
+	cvm_record_t *old = converge(f, c, old_id(1));
+	const char *old_hash = old->spec_hash;
+	c->vcpus = 8;
+	f->n_recs = 0;
+	add_record(f, c, old_id(1), "default", ST_CREATING, H2);
+	f->observed[P_LAB][0].spec_hash = (char *)old_hash;
+	f->in.allow_replace = true;
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "db");
+	assert_kind(a, ACT_REPLACE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "spec.vcpus");
+
+	/* same for an update: nothing the resource shows forces a replace */
+	f->observed[P_LAB][0].vcpus = 8;
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "db");
+	assert_kind(a, ACT_UPDATE);
+	assert_contains(a->reason, "spec hash");
 }
 
 static void test_provider_change_is_a_replace(void **state) {
@@ -843,6 +878,7 @@ int main(void) {
 		T(test_replace_names_only_forcing_fields),
 		T(test_label_and_agent_change_is_an_update),
 		T(test_without_recorded_spec_the_resource_decides),
+		T(test_interrupted_replace_is_resumed),
 		T(test_provider_change_is_a_replace),
 		T(test_unknown_host_acts_only_on_known_hosts),
 		T(test_unknown_provider_creates_and_deletes_nothing),
