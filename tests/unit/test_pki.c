@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -531,6 +532,28 @@ static void test_orphan_key_recovery(void **state) {
 	assert_int_equal(pki_ca_load(dir, &nope, &err), -ENOENT);
 	assert_non_null(strstr(err, "interrupted"));
 	ca = NULL;
+#ifdef CVM_TEST_HOOKS
+	/* The real thing: a process killed right after writing ca.key. */
+	_cleanup_free_ char *dir2 = path_in(f, "crashed");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("CVMCTL_CRASH_AT", "pki-ca-key-written", 1);
+		pki_ca_init_at(dir2, NULL, T0, NULL, NULL);
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	_cleanup_free_ char *key2 = xasprintf("%s/ca.key", dir2), *pem2 = xasprintf("%s/ca.pem", dir2);
+	assert_int_equal(access(key2, F_OK), 0);
+	assert_int_equal(access(pem2, F_OK), -1);
+	assert_int_equal(pki_ca_load(dir2, &nope, &err), -ENOENT);
+	assert_non_null(strstr(err, "interrupted"));
+	assert_int_equal(pki_ca_init_at(dir2, NULL, T0, &ca, &err), 0);
+	pki_ca_free(ca);
+	ca = NULL;
+#endif
 	assert_int_equal(pki_ca_init_at(dir, NULL, T0, &ca, &err), 0);
 	pki_ca_free(ca);
 	assert_int_equal(pki_ca_load(dir, &ca, &err), 0);
