@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -318,6 +319,24 @@ static void test_interrupted_create_is_resumed(void **state) {
 	assert_kind(a, ACT_CREATE);
 	assert_string_equal(a->id, old_id(3));
 	assert_contains(a->reason, "after: host h2: out of memory");
+}
+
+static void test_cvm_being_deleted_and_desired_again_is_created(void **state) {
+	fx_t *f = *state;
+	cvm_spec_t *c = add_cvm(f, "web", P_LAB);
+	add_record(f, c, old_id(4), "default", ST_DELETING, H2);
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_CREATE);
+	assert_string_equal(a->id, old_id(4));
+	assert_contains(a->reason, "desired again");
+
+	/* its resource is still there: keep it, record it */
+	observe_record(f, &f->recs[0], RES_RUNNING);
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "web");
+	assert_kind(a, ACT_NOOP);
+	assert_contains(a->reason, "recording it as Running");
 }
 
 static void test_stopped_is_started(void **state) {
@@ -775,6 +794,27 @@ static char *json_of(const plan_t *p) {
 	return xasprintf("%s\n", j);
 }
 
+static void test_json_of_unknown_new_cvm_has_null_id(void **state) {
+	fx_t *f = *state;
+	add_cvm(f, "web", P_GCP);
+	f->obs[P_GCP].all_unknown = true;
+	mark_unknown(f, P_GCP, ZONE, "401 Unauthorized");
+	assert_int_equal(run_plan(f), 0);
+	_cleanup_free_ char *s = plan_to_json(&f->plan);
+	json_error_t err;
+	json_t *root = json_loads(s, 0, &err);
+	assert_non_null(root);
+	json_t *a = json_array_get(json_object_get(root, "actions"), 0);
+	assert_string_equal(json_string_value(json_object_get(a, "action")), "unknown");
+	assert_true(json_is_null(json_object_get(a, "id")));
+	assert_string_equal(json_string_value(json_object_get(a, "reason")),
+	                    "provider gcp-prod could not be observed: 401 Unauthorized; cannot tell whether it already "
+	                    "exists");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "summary"), "unknown")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "summary"), "changes")), 0);
+	json_decref(root);
+}
+
 /* One of each kind of action. */
 static void build_mixed(fx_t *f) {
 	add_cvm(f, "analytics-01", P_GCP);                                /* create */
@@ -873,6 +913,7 @@ int main(void) {
 		T(test_stale_status_is_a_refreshing_noop),
 		T(test_vanished_resource_is_recreated_under_same_id),
 		T(test_interrupted_create_is_resumed),
+		T(test_cvm_being_deleted_and_desired_again_is_created),
 		T(test_stopped_is_started),
 		T(test_vcpus_change_is_a_replace_refused_without_flag),
 		T(test_replace_names_only_forcing_fields),
@@ -893,6 +934,7 @@ int main(void) {
 		T(test_name_active_in_other_scope_is_invalid),
 		T(test_empty_tree_refuses_deletes),
 		T(test_max_deletions_refuses_all_deletes_keeps_the_rest),
+		T(test_json_of_unknown_new_cvm_has_null_id),
 		T(test_golden_mixed),
 		T(test_golden_nochanges),
 		T(test_golden_refused),
