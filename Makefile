@@ -60,6 +60,10 @@ unit-bins: $(UNIT_BINS) $(TOOL_BINS)
 deps-checked:
 	@scripts/deps.sh
 
+# `sudo make deps`: install everything the build, the tests and the demo need.
+deps:
+	scripts/deps.sh --test
+
 check:
 	@scripts/deps.sh --test
 	$(MAKE) O=build/san SAN=1 build/san/cvmctl unit-bins
@@ -82,4 +86,4 @@ clean:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 .SECONDARY:
-.PHONY: all check demo bench install clean deps-checked unit-bins
+.PHONY: all check demo bench install clean deps deps-checked unit-bins
