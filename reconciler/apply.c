@@ -117,11 +117,16 @@ static void desired_of(cvm_desired_t *w, const job_t *j, const pass_t *p, const 
  * (the failure is then recorded too). */
 static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 	action_t *a = j->a;
-	int bi = a->spec ? (int)a->spec->provider_idx : pass_backend_index(p, a->record ? a->record->provider : NULL);
-	j->b = bi >= 0 ? &p->backends[bi] : NULL;
+	/* The plan names the backend the action acts on: where the resource
+	 * was found (adopt, orphan delete) or where the spec wants it. */
+	j->b = a->provider_idx < p->n_backends ? &p->backends[a->provider_idx] : NULL;
 	if (a->record) {
 		cvm_record_copy(&j->rec, a->record);
 		j->has_rec = true;
+	}
+	if ((!j->b || !j->b->conn) && a->kind != ACT_NOOP && a->kind != ACT_UNKNOWN) {
+		job_fail(j, -ENOTCONN, xasprintf("provider %s cannot be reached", a->provider ? a->provider : "?"));
+		return;
 	}
 
 	switch (a->kind) {
@@ -396,7 +401,13 @@ static void refresh_observations(pass_t *p, const job_t *jobs, size_t n_jobs) {
 
 static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 	action_t *a = j->a;
-	if (!j->has_rec) return;
+	if (!j->has_rec) {
+		if (j->rc < 0) {
+			sum->failed++;
+			log_error("%s %s: %s", action_kind_name(a->kind), a->name, j->err);
+		}
+		return;
+	}
 	if (j->rc < 0) {
 		sum->failed++;
 		log_error("%s %s (%s): %s", action_kind_name(a->kind), j->rec.name, j->rec.id, j->err);

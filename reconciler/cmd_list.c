@@ -116,7 +116,7 @@ int cmd_list(int argc, char **argv) {
 			cvm_record_t *r = &v[i];
 			_cleanup_free_ char *backend = xasprintf("%s/%s", r->flavor, r->provider);
 			if (fmt == OUT_WIDE) {
-				char a[16];
+				char a[32];
 				age(r->updated_at, a, sizeof a);
 				printf("%-24s %-36s %-22s %-16s %-9s %-8s %-36s %5d %6d %5s  %s\n", r->name, r->id,
 				       r->url ? r->url : "-", backend, cvm_status_name(r->status), r->scope,
@@ -131,8 +131,9 @@ int cmd_list(int argc, char **argv) {
 			int64_t newest = 0;
 			for (size_t i = 0; i < n; i++)
 				if (v[i].updated_at > newest) newest = v[i].updated_at;
-			char a[16];
+			char a[32];
 			age(newest, a, sizeof a);
+			fflush(stdout);
 			fprintf(stderr, "(recorded state, last changed %s ago; --refresh -f PATH observes it live)\n", a);
 		}
 	}

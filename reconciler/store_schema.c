@@ -84,7 +84,7 @@ static int check_version(store_t *s, int v) {
 /* Must be called inside a write transaction (BEGIN IMMEDIATE), so that two
  * processes opening a new state at once do not both migrate it. */
 int store_migrate(store_t *s) {
-	int v, r = read_user_version(s, &v);
+	int v = 0, r = read_user_version(s, &v);
 	if (r < 0) return r;
 	r = check_version(s, v);
 	if (r < 0) return r;
