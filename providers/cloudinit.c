@@ -1,0 +1,461 @@
+/* cloud-init user data and delivery documents for the cloud backends (see
+ * cloudinit.h). Every file content that comes from outside (PEM, the agent
+ * environment) is written as base64 so that no byte of it can change the
+ * meaning of the YAML or of the delivery document; only text we wrote
+ * ourselves (the refresher and its unit) appears literally, so that a change
+ * to them is a readable diff of the golden files. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "providers/cloudinit.h"
+
+#define CERT_DIR "/etc/cocos/certs"
+#define ENV_FILE "/etc/cocos/environment"
+#define REFRESHER_PATH "/usr/local/sbin/cvmctl-refresh"
+#define REFRESHER_UNIT "cvmctl-refresh.service"
+
+/* One delivered file: its name in the delivery document, where it lands in
+ * the guest, and its mode there. The refresher's table mirrors this one. */
+typedef struct item {
+	const char *name, *path, *mode;
+	const char *data;
+	size_t len;
+} item_t;
+
+enum { ITEM_CERT, ITEM_KEY, ITEM_CA, ITEM_ENV, N_ITEMS };
+
+static void items_of(const cloudinit_params_t *p, item_t it[N_ITEMS]) {
+	it[ITEM_CERT] = (item_t){"cert.pem", CERT_DIR "/cert.pem", "0644", p->cert_pem, p->cert_len};
+	it[ITEM_KEY] = (item_t){"key.pem", CERT_DIR "/key.pem", "0600", p->key_pem, p->key_len};
+	it[ITEM_CA] = (item_t){"ca.pem", CERT_DIR "/ca.pem", "0644", p->ca_pem, p->ca_len};
+	it[ITEM_ENV] = (item_t){"environment", ENV_FILE, "0600", p->environment, p->environment_len};
+	for (size_t i = 0; i < N_ITEMS; i++)
+		if (it[i].data && it[i].len == 0) it[i].len = strlen(it[i].data);
+}
+
+char *cloudinit_base64(const void *data, size_t len) {
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = data;
+	char *out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
+	size_t i = 0;
+
+	for (; i + 3 <= len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = tab[v >> 6 & 63];
+		*o++ = tab[v & 63];
+	}
+	if (i < len) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+void cloudinit_params_set_files(cloudinit_params_t *p, const prov_file_t *files, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		const prov_file_t *f = &files[i];
+		/* An empty file still has to be "present": point at "" with length 0. */
+		const char *data = f->len ? (const char *)f->data : "";
+		if (!f->dir || !f->name) continue;
+		if (strcmp(f->dir, "certs") == 0) {
+			if (strcmp(f->name, "cert.pem") == 0) p->cert_pem = data, p->cert_len = f->len;
+			else if (strcmp(f->name, "key.pem") == 0) p->key_pem = data, p->key_len = f->len;
+			else if (strcmp(f->name, "ca.pem") == 0) p->ca_pem = data, p->ca_len = f->len;
+		} else if (strcmp(f->dir, "env") == 0 && strcmp(f->name, "environment") == 0) {
+			p->environment = data, p->environment_len = f->len;
+		}
+	}
+}
+
+/* Ids and names go into a YAML comment: a newline there would end the
+ * comment and inject YAML, so only label characters are accepted. */
+static bool comment_safe(const char *s) {
+	if (!s || !*s) return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static int check_params(const cloudinit_params_t *p, char **err) {
+	if (p->cloud != CLOUD_GCP && p->cloud != CLOUD_AZURE) {
+		*err = xasprintf("cloud-init: unknown cloud %d", (int)p->cloud);
+		return -EINVAL;
+	}
+	if (!comment_safe(p->cvm_id) || !comment_safe(p->cvm_name)) {
+		*err = xstrdup("cloud-init: the CVM id and name must be non-empty and made of "
+		               "letters, digits, '-', '_' and '.'");
+		return -EINVAL;
+	}
+	if (!p->environment) {
+		*err = xstrdup("cloud-init: the agent environment is missing");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *cloud_name(cloud_kind_t c) { return c == CLOUD_GCP ? "GCP" : "Azure"; }
+
+/* ---- the refresher ----
+ * POSIX sh for Ubuntu's dash, needing only curl, base64, sha256sum and the
+ * base system. Indented with spaces: it is embedded in a YAML block scalar.
+ * CVMCTL_REFRESH_ROOT (prefix of every guest path) and CVMCTL_REFRESH_PASSES
+ * (exit after that many passes) exist for the unit tests, which run the script
+ * against a fake curl and systemctl. */
+
+static const char refresher_shebang[] =
+	"#!/bin/sh\n"
+	"# cvmctl-refresh: follows the cvmctl delivery channel\n";
+
+static const char refresher_head[] =
+	"# and rewrites the cocos agent's certificates and environment atomically\n"
+	"# when they change, then restarts cocos-agent.service. Installed by\n"
+	"# cloud-init, which applies user data only at first boot. Generated by\n"
+	"# cvmctl; do not edit.\n"
+	"#\n"
+	"# It must never print key material: no set -x, no echo of contents, and\n"
+	"# contents are handed to base64 through the printf builtin, never as an\n"
+	"# argument of a command (arguments are visible in ps).\n"
+	"set -u\n"
+	"umask 077\n"
+	"\n"
+	"ROOT=${CVMCTL_REFRESH_ROOT:-}\n"
+	"STATE=${RUNTIME_DIRECTORY:-$ROOT/run/cvmctl-refresh}\n"
+	"PASSES=${CVMCTL_REFRESH_PASSES:-0}\n"
+	"\n"
+	"log() {\n"
+	"    echo \"cvmctl-refresh: $*\" >&2\n"
+	"}\n"
+	"\n"
+	"# Logs a failure once per streak, not on every poll.\n"
+	"last_problem=\n"
+	"problem() {\n"
+	"    if [ \"$1\" != \"$last_problem\" ]; then\n"
+	"        log \"$1\"\n"
+	"    fi\n"
+	"    last_problem=$1\n"
+	"}\n"
+	"\n";
+
+static const char refresher_gcp[] =
+	"# fetch: leaves the delivery document in $STATE/doc, or fails.\n"
+	"# The first request answers at once; the next ones hang until the value's\n"
+	"# ETag differs from the one last seen, or timeout_sec passes (then the\n"
+	"# unchanged value comes back, which apply recognises as unchanged).\n"
+	"etag=\n"
+	"fetch() {\n"
+	"    url=http://metadata.google.internal/computeMetadata/v1/instance/attributes/"
+	CLOUDINIT_GCP_DELIVERY_KEY "\n"
+	"    if [ -n \"$etag\" ]; then\n"
+	"        url=\"$url?wait_for_change=true&last_etag=$etag&timeout_sec=300\"\n"
+	"    fi\n"
+	"    if ! curl -sf --noproxy '*' --max-time 330 -H 'Metadata-Flavor: Google' \\\n"
+	"        -D \"$STATE/headers\" -o \"$STATE/doc\" \"$url\"; then\n"
+	"        etag=\n"
+	"        return 1\n"
+	"    fi\n"
+	"    # Only [0-9A-Za-z] is kept: the ETag goes back into a URL.\n"
+	"    etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]:[[:blank:]]*\\([0-9A-Za-z]*\\).*$/\\1/p' \\\n"
+	"        \"$STATE/headers\" | tail -n 1)\n"
+	"}\n"
+	"\n"
+	"# After a failure, or without an ETag to wait on, don't spin.\n"
+	"pause() {\n"
+	"    if [ -z \"$etag\" ]; then\n"
+	"        sleep 10\n"
+	"    fi\n"
+	"}\n"
+	"\n";
+
+static const char refresher_azure[] =
+	"# fetch: leaves the delivery document in $STATE/doc, or fails.\n"
+	"# IMDS returns the VM's userData as the base64 text it was set to.\n"
+	"fetch() {\n"
+	"    curl -sf --noproxy '*' --max-time 30 -H 'Metadata: true' -o \"$STATE/userdata\" \\\n"
+	"        'http://169.254.169.254/metadata/instance/compute/userData?api-version=2021-01-01&format=text' \\\n"
+	"        || return 1\n"
+	"    base64 -d < \"$STATE/userdata\" > \"$STATE/doc\" 2>/dev/null\n"
+	"}\n"
+	"\n"
+	"pause() {\n"
+	"    sleep 60\n"
+	"}\n"
+	"\n";
+
+static const char refresher_tail[] =
+	"# stage PATH MODE BASE64: decodes into a temporary file next to PATH (so\n"
+	"# that mv is a rename) unless PATH already holds exactly that content.\n"
+	"# Appends \"TMP PATH\" to $staged.\n"
+	"staged=\n"
+	"stage() {\n"
+	"    st_target=$ROOT$1\n"
+	"    st_mode=$2\n"
+	"    st_dir=${st_target%/*}\n"
+	"    mkdir -p \"$st_dir\" || return 1\n"
+	"    st_tmp=$(mktemp \"$st_dir/.cvmctl-refresh.XXXXXX\") || return 1\n"
+	"    if ! printf '%s' \"$3\" | base64 -d > \"$st_tmp\" 2>/dev/null; then\n"
+	"        rm -f \"$st_tmp\"\n"
+	"        problem \"${1##*/}: not valid base64\"\n"
+	"        return 1\n"
+	"    fi\n"
+	"    if [ -f \"$st_target\" ] &&\n"
+	"        [ \"$(sha256sum < \"$st_tmp\")\" = \"$(sha256sum < \"$st_target\")\" ]; then\n"
+	"        rm -f \"$st_tmp\"\n"
+	"        chmod \"$st_mode\" \"$st_target\"\n"
+	"        return 0\n"
+	"    fi\n"
+	"    if ! chmod \"$st_mode\" \"$st_tmp\"; then\n"
+	"        rm -f \"$st_tmp\"\n"
+	"        return 1\n"
+	"    fi\n"
+	"    staged=\"$staged$st_tmp $st_target\n"
+	"\"\n"
+	"}\n"
+	"\n"
+	"discard() {\n"
+	"    while read -r d_tmp _; do\n"
+	"        if [ -n \"$d_tmp\" ]; then\n"
+	"            rm -f \"$d_tmp\"\n"
+	"        fi\n"
+	"    done <<EOF\n"
+	"$staged\n"
+	"EOF\n"
+	"    staged=\n"
+	"}\n"
+	"\n"
+	"# apply: all files or none, so that a new certificate is never paired\n"
+	"# with a stale key; then one agent restart if anything changed.\n"
+	"apply() {\n"
+	"    staged=\n"
+	"    failed=\n"
+	"    read -r magic version < \"$STATE/doc\"\n"
+	"    if [ \"${magic:-}\" != cvmctl-delivery ] || [ \"${version:-}\" != 1 ]; then\n"
+	"        problem \"the delivery channel holds no cvmctl delivery document (version 1)\"\n"
+	"        return 1\n"
+	"    fi\n"
+	"    # Names come from a fixed table, never from the document, which only\n"
+	"    # chooses among them; unknown names are skipped.\n"
+	"    while read -r name data || [ -n \"$name\" ]; do\n"
+	"        case $name in\n"
+	"        cert.pem) stage " CERT_DIR "/cert.pem 0644 \"${data:-}\" || failed=1 ;;\n"
+	"        key.pem) stage " CERT_DIR "/key.pem 0600 \"${data:-}\" || failed=1 ;;\n"
+	"        ca.pem) stage " CERT_DIR "/ca.pem 0644 \"${data:-}\" || failed=1 ;;\n"
+	"        environment) stage " ENV_FILE " 0600 \"${data:-}\" || failed=1 ;;\n"
+	"        esac\n"
+	"    done < \"$STATE/doc\"\n"
+	"    if [ -n \"$failed\" ]; then\n"
+	"        discard\n"
+	"        problem \"delivery not applied: a file could not be staged\"\n"
+	"        return 1\n"
+	"    fi\n"
+	"    last_problem=\n"
+	"    if [ -z \"$staged\" ]; then\n"
+	"        return 0\n"
+	"    fi\n"
+	"    changed=\n"
+	"    while read -r a_tmp a_target; do\n"
+	"        if [ -z \"$a_tmp\" ]; then\n"
+	"            continue\n"
+	"        fi\n"
+	"        if mv -f \"$a_tmp\" \"$a_target\"; then\n"
+	"            changed=\"$changed ${a_target##*/}\"\n"
+	"        else\n"
+	"            rm -f \"$a_tmp\"\n"
+	"            log \"could not replace $a_target\"\n"
+	"        fi\n"
+	"    done <<EOF\n"
+	"$staged\n"
+	"EOF\n"
+	"    staged=\n"
+	"    if [ -n \"$changed\" ]; then\n"
+	"        log \"updated:$changed; restarting cocos-agent.service\"\n"
+	"        systemctl restart cocos-agent.service || log \"restarting cocos-agent.service failed\"\n"
+	"    fi\n"
+	"}\n"
+	"\n"
+	"mkdir -p \"$STATE\" || exit 1\n"
+	"# Leftovers of a pass that was killed between mktemp and mv.\n"
+	"rm -f \"$ROOT\"/etc/cocos/.cvmctl-refresh.* \"$ROOT\"" CERT_DIR "/.cvmctl-refresh.*\n"
+	"pass=0\n"
+	"while :; do\n"
+	"    if fetch && [ -s \"$STATE/doc\" ]; then\n"
+	"        apply\n"
+	"    else\n"
+	"        problem \"no delivery document yet; retrying\"\n"
+	"    fi\n"
+	"    rm -f \"$STATE/doc\" \"$STATE/headers\" \"$STATE/userdata\"\n"
+	"    pass=$((pass + 1))\n"
+	"    if [ \"$pass\" = \"$PASSES\" ]; then\n"
+	"        exit 0\n"
+	"    fi\n"
+	"    pause\n"
+	"done\n";
+
+static const char refresher_unit[] =
+	"# Generated by cvmctl: runs the refresher that follows the delivery channel.\n"
+	"[Unit]\n"
+	"Description=cvmctl refresher of the cocos agent's certificates and settings\n"
+	"Wants=network-online.target\n"
+	"After=network-online.target\n"
+	"\n"
+	"[Service]\n"
+	"Type=simple\n"
+	"ExecStart=" REFRESHER_PATH "\n"
+	"Restart=always\n"
+	"RestartSec=10\n"
+	"RuntimeDirectory=cvmctl-refresh\n"
+	"RuntimeDirectoryMode=0700\n"
+	"UMask=0077\n"
+	"PrivateTmp=yes\n"
+	"NoNewPrivileges=yes\n"
+	"ProtectSystem=strict\n"
+	"ReadWritePaths=/etc/cocos\n"
+	"\n"
+	"[Install]\n"
+	"WantedBy=multi-user.target\n";
+
+const char *cloudinit_refresher_unit(void) { return refresher_unit; }
+
+int cloudinit_render_refresher(cloud_kind_t cloud, char **out, size_t *len) {
+	strbuf sb = {0};
+
+	if (cloud != CLOUD_GCP && cloud != CLOUD_AZURE) return -EINVAL;
+	sb_add(&sb, refresher_shebang);
+	sb_add(&sb, cloud == CLOUD_GCP ? "# (GCP instance metadata key " CLOUDINIT_GCP_DELIVERY_KEY ")\n"
+	                               : "# (Azure IMDS userData)\n");
+	sb_add(&sb, refresher_head);
+	sb_add(&sb, cloud == CLOUD_GCP ? refresher_gcp : refresher_azure);
+	sb_add(&sb, refresher_tail);
+	*len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
+
+/* ---- YAML ---- */
+
+static void add_file_b64(strbuf *sb, const char *path, const char *mode, const char *data, size_t len) {
+	char *b64 = cloudinit_base64(data, len);
+
+	/* Quoted: a plain base64 scalar could read as a number or a boolean. */
+	sb_addf(sb,
+	        "  - path: %s\n"
+	        "    owner: root:root\n"
+	        "    permissions: '%s'\n"
+	        "    encoding: b64\n"
+	        "    content: '%s'\n",
+	        path, mode, b64);
+	free(b64);
+}
+
+/* Our own text as a literal block: it must start with a non-blank line and
+ * end with exactly one newline for "|" to give it back byte for byte. */
+static void add_file_text(strbuf *sb, const char *path, const char *mode, const char *text) {
+	sb_addf(sb,
+	        "  - path: %s\n"
+	        "    owner: root:root\n"
+	        "    permissions: '%s'\n"
+	        "    content: |\n",
+	        path, mode);
+	for (const char *l = text; *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		if (n) {
+			sb_add(sb, "      ");
+			sb_addn(sb, l, n);
+		}
+		sb_add(sb, "\n");
+		l += n + (nl ? 1 : 0);
+	}
+}
+
+int cloudinit_render(const cloudinit_params_t *p, char **out, size_t *len, char **err) {
+	item_t it[N_ITEMS];
+	strbuf sb = {0};
+	char *script;
+	size_t script_len, max;
+	int r;
+
+	r = check_params(p, err);
+	if (r < 0) return r;
+	items_of(p, it);
+
+	sb_addf(&sb,
+	        "#cloud-config\n"
+	        "# cvmctl: user data of CVM %s (%s) on %s. Generated; do not edit.\n"
+	        "# File contents are base64 (encoding: b64). Later changes arrive through\n"
+	        "# %s and are applied by " REFRESHER_PATH ".\n"
+	        "write_files:\n",
+	        p->cvm_name, p->cvm_id, cloud_name(p->cloud),
+	        p->cloud == CLOUD_GCP ? "instance metadata key " CLOUDINIT_GCP_DELIVERY_KEY : "the VM's userData");
+	for (size_t i = 0; i < N_ITEMS; i++)
+		if (it[i].data) add_file_b64(&sb, it[i].path, it[i].mode, it[i].data, it[i].len);
+
+	r = cloudinit_render_refresher(p->cloud, &script, &script_len);
+	if (r < 0) {
+		sb_free(&sb);
+		*err = xstrdup("cloud-init: cannot render the refresher");
+		return r;
+	}
+	add_file_text(&sb, REFRESHER_PATH, "0755", script);
+	free(script);
+	add_file_text(&sb, "/etc/systemd/system/" REFRESHER_UNIT, "0644", refresher_unit);
+
+	sb_add(&sb,
+	       "runcmd:\n"
+	       "  - [systemctl, daemon-reload]\n"
+	       "  - [systemctl, enable, --now, " REFRESHER_UNIT "]\n");
+
+	max = p->cloud == CLOUD_GCP ? CLOUDINIT_GCP_VALUE_MAX : CLOUDINIT_AZURE_CUSTOMDATA_MAX;
+	if (sb.len > max) {
+		*err = xasprintf("cloud-init: the user data of CVM %s is %zu bytes, over %s's limit of %zu",
+		                 p->cvm_name, sb.len, cloud_name(p->cloud), max);
+		sb_free(&sb);
+		return -E2BIG;
+	}
+	*len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
+
+int cloudinit_render_delivery(const cloudinit_params_t *p, char **out, size_t *len, char **err) {
+	item_t it[N_ITEMS];
+	strbuf sb = {0};
+	size_t size;
+	int r;
+
+	r = check_params(p, err);
+	if (r < 0) return r;
+	items_of(p, it);
+
+	sb_add(&sb, "cvmctl-delivery 1\n");
+	for (size_t i = 0; i < N_ITEMS; i++) {
+		char *b64;
+		if (!it[i].data) continue;
+		b64 = cloudinit_base64(it[i].data, it[i].len);
+		sb_addf(&sb, "%s%s%s\n", it[i].name, *b64 ? " " : "", b64);
+		free(b64);
+	}
+
+	/* Azure carries the document base64-encoded. */
+	size = p->cloud == CLOUD_GCP ? sb.len : (sb.len + 2) / 3 * 4;
+	if (size > (p->cloud == CLOUD_GCP ? CLOUDINIT_GCP_VALUE_MAX : CLOUDINIT_AZURE_USERDATA_MAX)) {
+		*err = xasprintf("cloud-init: the delivery document of CVM %s is %zu bytes, over %s's limit",
+		                 p->cvm_name, size, cloud_name(p->cloud));
+		sb_free(&sb);
+		return -E2BIG;
+	}
+	*len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
