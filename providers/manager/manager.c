@@ -10,6 +10,7 @@
 #include <libvirt/virterror.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,11 +54,40 @@ static void silent_error(void *userdata, virErrorPtr e) {
 	(void)e;
 }
 
+/* libvirt ≥ 6 clients no longer time out a blocked call by themselves
+ * (virNetClientIOEventLoop computes a keepalive timeout and never uses it):
+ * keepalive probes and the dead-peer verdict run as timers of the default
+ * event loop, so somebody must run it. */
+static void *event_loop(void *arg) {
+	(void)arg;
+	for (;;)
+		if (virEventRunDefaultImpl() < 0) log_debug("libvirt event loop: %s", virGetLastErrorMessage());
+	return NULL;
+}
+
 static void libvirt_init_once(void) {
+	/* libvirt writes to sockets without MSG_NOSIGNAL: a daemon dying
+	 * under a call would otherwise kill us with SIGPIPE instead of
+	 * failing the call. Left alone if someone already chose a handler. */
+	struct sigaction sa;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
 	if (virInitialize() < 0) log_error("cannot initialise libvirt: %s", virGetLastErrorMessage());
 	virSetErrorFunc(NULL, silent_error);
-	if (virEventRegisterDefaultImpl() < 0)
+	if (virEventRegisterDefaultImpl() < 0) {
 		log_warn("libvirt event loop not registered, dead hosts may block calls: %s", virGetLastErrorMessage());
+		return;
+	}
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &attr, event_loop, NULL);
+	pthread_attr_destroy(&attr);
+	if (r != 0) log_warn("cannot start the libvirt event thread, dead hosts may block calls: %s", strerror(r));
 }
 
 void manager_libvirt_init(void) {

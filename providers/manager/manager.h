@@ -4,7 +4,9 @@
 #define CVM_MANAGER_H
 
 /* Process-wide libvirt setup, done once (thread-safe, idempotent):
- * silences libvirt's default error printer (errors are reported once, by
+ * ignores SIGPIPE unless a handler is already set (libvirt requires it: a
+ * daemon dying under a call would otherwise kill the process), silences
+ * libvirt's default error printer (errors are reported once, by
  * us, from virGetLastErrorMessage) and registers libvirt's default event
  * implementation, which client keepalive needs to detect dead hosts. Code
  * elsewhere that wants libvirt events must call this instead of
