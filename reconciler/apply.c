@@ -10,7 +10,9 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "reconciler/certs.h"
 #include "reconciler/delivery.h"
+#include "reconciler/provider_record.h"
 
 typedef struct job {
 	action_t *a;
@@ -20,6 +22,8 @@ typedef struct job {
 	/* remote steps, in this order */
 	bool do_remove, do_create, do_start, do_update;
 	const char *remove_at; /* placement to remove from */
+	shipment_t ship; /* built before the remote wave, when it creates or updates */
+	bool has_ship;
 	/* outcome */
 	int rc;
 	char *err;
@@ -33,6 +37,15 @@ static void job_fail(job_t *j, int rc, char *err) {
 }
 
 /* ---- wave 1: intents -------------------------------------------------- */
+
+/* The CA, loaded (or created with the default key type) once per pass. */
+typedef struct apply_ctx {
+	pki_ca_t *ca;
+	char *ca_err; /* why there is no CA */
+	bool crl_dirty;
+} apply_ctx_t;
+
+static apply_ctx_t ACTX;
 
 static cvm_status_t status_of(res_state_t s) {
 	return s == RES_STOPPED ? ST_STOPPED : s == RES_RUNNING ? ST_RUNNING : ST_CREATING;
@@ -88,30 +101,6 @@ static bool placement_known(const pass_backend_t *b, const char *placement) {
 	return true;
 }
 
-static void desired_of(cvm_desired_t *w, const job_t *j, const pass_t *p, const char **labels, delivery_t *d) {
-	const cvm_spec_t *c = j->a->spec;
-	for (size_t i = 0; i < c->n_labels; i++) {
-		labels[2 * i] = c->labels[i].key;
-		labels[2 * i + 1] = c->labels[i].value;
-	}
-	*w = (cvm_desired_t){
-		.id = j->rec.id,
-		.name = j->rec.name,
-		.scope = j->rec.scope,
-		.installation = store_installation_id(p->store),
-		.spec_hash = c->hash,
-		.attempt = j->rec.attempt,
-		.placement = j->rec.placement,
-		.vcpus = c->vcpus,
-		.memory_gib = c->memory_gib,
-		.agent_port = c->agent.port,
-		.labels = labels,
-		.n_labels = c->n_labels,
-		.files = d->files,
-		.n_files = d->n_files,
-	};
-}
-
 /* Prepares job j for action a and records its intent in the open
  * transaction. Returns false when the job failed before any remote work
  * (the failure is then recorded too). */
@@ -148,10 +137,8 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		if (!keep) {
 			size_t n_used;
 			_cleanup_free_ placement_use_t *used = usage_of(p, jobs, n_jobs, j->rec.provider, j->rec.id, &n_used);
-			const char *labels[2 * 64 + 2];
-			delivery_t d = {0};
-			cvm_desired_t w;
-			desired_of(&w, j, p, labels, &d);
+			cvm_desired_t w = {.id = j->rec.id, .name = j->rec.name, .vcpus = a->spec->vcpus,
+			                   .memory_gib = a->spec->memory_gib};
 			char *where = NULL, *err = NULL;
 			int r = j->b->ops->place(j->b->conn, &w, used, n_used, &where, &err);
 			if (r < 0) {
@@ -170,6 +157,27 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		if (!j->rec.attempt || a->kind == ACT_REPLACE || !keep) {
 			uuid_generate_v4(attempt);
 			set_str(&j->rec.attempt, attempt);
+		}
+		/* The default certificate is on record before the CVM can exist:
+		 * a kill at any later point never leaves it without one. */
+		cert_record_t cur = {0};
+		bool need_cert = certs_current_default(p->store, j->rec.id, &cur) < 0 ||
+		                 certs_due(&cur, now_s(), a->spec->certs.renew_before_s);
+		cert_record_free(&cur);
+		if (need_cert) {
+			char *err = NULL;
+			int r = ACTX.ca ? certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now_s(),
+			                              a->spec->certs.validity_s, true, NULL, &err)
+			                : -ENOKEY;
+			if (r < 0) {
+				job_fail(j, r, err ? err : xasprintf("no CA: %s", ACTX.ca_err ? ACTX.ca_err : "unknown"));
+				j->do_create = false;
+				j->rec.status = ST_FAILED;
+				set_str(&j->rec.last_error, j->err);
+				store_put_cvm(p->store, &j->rec);
+				store_add_event(p->store, j->rec.id, "failed", j->err);
+				return;
+			}
 		}
 		j->rec.status = ST_CREATING;
 		set_str(&j->rec.spec_hash, a->spec->hash);
@@ -211,6 +219,11 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		j->done_kind = "started";
 		break;
 	case ACT_UPDATE:
+		/* The backend gets the new markers and files; the record takes
+		 * them only once the backend has them (outcome wave). */
+		set_str(&j->rec.spec_hash, a->spec->hash);
+		free(j->rec.spec_json);
+		j->rec.spec_json = cvm_spec_canonical_json(&p->specs, a->spec);
 		j->do_update = true;
 		j->done_kind = "updated";
 		break;
@@ -300,7 +313,7 @@ static int wait_op(pass_backend_t *b, prov_op_t *op, char **err) {
 	return r;
 }
 
-static void run_job(pass_t *p, job_t *j) {
+static void run_job(job_t *j) {
 	pass_backend_t *b = j->b;
 	char *err = NULL;
 	int r;
@@ -311,20 +324,13 @@ static void run_job(pass_t *p, job_t *j) {
 		if (r < 0) return job_fail(j, r, err);
 	}
 	if (j->do_create || j->do_update) {
-		const char *labels[2 * 64 + 2];
-		delivery_t d;
-		r = delivery_build(&d, p->store, &p->specs, j->a->spec, j->rec.id);
-		if (r < 0) return job_fail(j, r, xasprintf("cannot prepare the files for the CVM: %s", strerror(-r)));
-		cvm_desired_t w;
-		desired_of(&w, j, p, labels, &d);
 		if (j->do_create) {
 			prov_op_t *op = NULL;
-			r = b->ops->create(b->conn, &w, &op, &err);
+			r = b->ops->create(b->conn, &j->ship.want, &op, &err);
 			if (r >= 0) r = wait_op(b, op, &err);
 		} else {
-			r = b->ops->update(b->conn, &w, &err);
+			r = b->ops->update(b->conn, &j->ship.want, &err);
 		}
-		delivery_free(&d);
 		if (r < 0) return job_fail(j, r, err);
 	}
 	if (j->do_start) {
@@ -340,7 +346,7 @@ static void *worker(void *arg) {
 		size_t i = w->next < w->n_queue ? w->queue[w->next++] : SIZE_MAX;
 		pthread_mutex_unlock(w->mu);
 		if (i == SIZE_MAX) return NULL;
-		run_job(w->p, &w->jobs[i]);
+		run_job(&w->jobs[i]);
 	}
 }
 
@@ -412,7 +418,12 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 		sum->failed++;
 		log_error("%s %s (%s): %s", action_kind_name(a->kind), j->rec.name, j->rec.id, j->err);
 		j->rec.status = a->kind == ACT_DELETE ? ST_DELETING : ST_FAILED;
-		if (a->kind == ACT_START || a->kind == ACT_UPDATE) j->rec.status = a->record->status;
+		if (a->kind == ACT_START || a->kind == ACT_UPDATE) {
+			/* Nothing changed on the backend: the record keeps what it had. */
+			j->rec.status = a->record->status;
+			set_str(&j->rec.spec_hash, a->record->spec_hash);
+			set_str(&j->rec.spec_json, a->record->spec_json);
+		}
 		set_str(&j->rec.last_error, j->err);
 		store_put_cvm(p->store, &j->rec);
 		store_add_event(p->store, j->rec.id, "failed", j->err);
@@ -420,18 +431,22 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 	}
 	if (!j->done_kind) return;
 	switch (a->kind) {
-	case ACT_DELETE:
+	case ACT_DELETE: {
 		j->rec.status = ST_INACTIVE;
 		free(j->rec.url);
 		j->rec.url = NULL;
 		sum->deleted++;
+		/* An Inactive CVM's certificates are revoked; the CRL is re-signed
+		 * once the outcome is committed. */
+		char *err = NULL;
+		if (certs_revoke_all(p->store, j->rec.id, now_s(), &err) < 0) {
+			log_error("%s: %s", j->rec.name, err);
+			free(err);
+		}
+		ACTX.crl_dirty = true;
 		break;
-	case ACT_UPDATE:
-		set_str(&j->rec.spec_hash, a->spec->hash);
-		free(j->rec.spec_json);
-		j->rec.spec_json = cvm_spec_canonical_json(&p->specs, a->spec);
-		sum->updated++;
-		break;
+	}
+	case ACT_UPDATE: sum->updated++; break;
 	case ACT_START: j->rec.status = ST_RUNNING; sum->started++; break;
 	case ACT_REPLACE: sum->replaced++; break;
 	case ACT_ADOPT: break;
@@ -439,6 +454,7 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 	}
 	if ((a->kind == ACT_CREATE || a->kind == ACT_REPLACE) && j->rec.status == ST_CREATING) j->rec.status = ST_RUNNING;
 	if (a->kind == ACT_ADOPT && j->do_start) j->rec.status = ST_RUNNING;
+	if (j->has_ship && j->ship.serial[0]) certs_set_delivered(p->store, j->rec.id, j->ship.serial);
 	free(j->rec.last_error);
 	j->rec.last_error = NULL;
 	store_put_cvm(p->store, &j->rec);
@@ -455,11 +471,113 @@ static int commit_or_report(store_t *st, const char *what) {
 	return -EIO;
 }
 
+/* ---- certificates: renewal and publication ------------------------------ */
+
+/* Retries of a failing rotation back off: 1, 2, 4 ... 60 minutes. */
+static bool rotation_backing_off(store_t *st, const char *id, int64_t now) {
+	_cleanup_free_ char *key = xasprintf("rotate-retry:%s", id);
+	_cleanup_free_ char *v = NULL;
+	if (store_get_setting(st, key, &v) < 0 || !v) return false;
+	long long n = 0, next = 0;
+	return sscanf(v, "%lld %lld", &n, &next) == 2 && n > 0 && now < next;
+}
+
+static void rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
+	_cleanup_free_ char *key = xasprintf("rotate-retry:%s", id);
+	_cleanup_free_ char *v = NULL;
+	long long n = 0, next = 0;
+	if (store_get_setting(st, key, &v) == 0 && v) sscanf(v, "%lld %lld", &n, &next);
+	if (ok && n == 0) return;
+	n = ok ? 0 : n + 1;
+	long long wait = n ? 60LL << (n > 6 ? 6 : n - 1) : 0;
+	if (wait > 3600) wait = 3600;
+	char buf[64];
+	snprintf(buf, sizeof buf, "%lld %lld", n, (long long)now + wait);
+	store_set_setting(st, key, buf);
+}
+
+/* Renews default certificates that reached renewBefore and publishes any
+ * default certificate the CVM does not have yet (a renewal, or one recorded
+ * by a pass or a `cert` command that was killed before it published). One
+ * CVM's failure is reported on it and does not hold up the others. */
+static void rotate_certificates(pass_t *p, job_t *jobs, size_t n_jobs, apply_summary_t *sum) {
+	int64_t now = now_s();
+	for (size_t k = 0; k < n_jobs; k++) {
+		job_t *j = &jobs[k];
+		if (!j->has_rec || !j->a->spec || j->rc < 0 || j->rec.status != ST_RUNNING || !j->b || !j->b->conn) continue;
+		if (!ACTX.ca || rotation_backing_off(p->store, j->rec.id, now)) continue;
+		cert_record_t cur = {0};
+		bool have = certs_current_default(p->store, j->rec.id, &cur) == 0;
+		bool due = !have || certs_due(&cur, now, j->a->spec->certs.renew_before_s);
+		_cleanup_free_ char *delivered = certs_delivered_serial(p->store, j->rec.id);
+		bool unpublished = have && (!delivered || strcmp(delivered, cur.serial) != 0);
+		cert_record_free(&cur);
+		if (!due && !unpublished) continue;
+
+		char *err = NULL;
+		int r = 0;
+		if (due) {
+			cert_record_t fresh = {0};
+			if (store_begin(p->store) < 0) continue;
+			r = certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now, j->a->spec->certs.validity_s, true,
+			                &fresh, &err);
+			if (r == 0) {
+				_cleanup_free_ char *msg = xasprintf("certificate %s issued, valid until %lld", fresh.serial,
+				                                     (long long)fresh.not_after);
+				store_add_event(p->store, j->rec.id, "cert-renewed", msg);
+				r = commit_or_report(p->store, "the renewed certificate");
+			} else {
+				store_rollback(p->store);
+			}
+			cert_record_free(&fresh);
+			crash_point("after-renew-commit");
+		}
+		if (r == 0) {
+			shipment_t sh;
+			r = shipment_build(&sh, p->store, store_installation_id(p->store), pki_ca_cert_pem(ACTX.ca), &j->rec, &err);
+			if (r == 0) {
+				r = j->b->ops->update(j->b->conn, &sh.want, &err);
+				if (r == 0) {
+					certs_set_delivered(p->store, j->rec.id, sh.serial);
+					_cleanup_free_ char *msg = xasprintf("certificate %s published", sh.serial);
+					store_add_event(p->store, j->rec.id, "cert-published", msg);
+					printf("%-9s %-24s %s  certificate %s\n", "rotated", j->rec.name, j->rec.id, sh.serial);
+				}
+				shipment_free(&sh);
+			}
+		}
+		rotation_result(p->store, j->rec.id, now, r == 0);
+		if (r < 0) {
+			sum->failed++;
+			_cleanup_free_ char *msg = xasprintf("certificate rotation failed (retrying with backoff): %s",
+			                                     err ? err : strerror(-r));
+			log_error("%s (%s): %s", j->rec.name, j->rec.id, msg);
+			store_add_event(p->store, j->rec.id, "failed", msg);
+		}
+		free(err);
+	}
+}
+
+static void jobs_free(job_t *jobs, size_t n) {
+	for (size_t k = 0; k < n; k++) {
+		cvm_record_free(&jobs[k].rec);
+		if (jobs[k].has_ship) shipment_free(&jobs[k].ship);
+		free(jobs[k].err);
+	}
+}
+
+static bool creates_anything(const plan_t *pl) {
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->v[i].spec && pl->v[i].kind != ACT_UNKNOWN) return true;
+	return false;
+}
+
 int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	memset(sum, 0, sizeof *sum);
 	plan_t *pl = &p->plan;
 	_cleanup_free_ job_t *jobs = xcalloc(pl->n + 1, sizeof *jobs);
 	size_t n_jobs = 0;
+	int code = EXIT_FAILED;
 	for (size_t i = 0; i < pl->n; i++) {
 		action_t *a = &pl->v[i];
 		if (a->refused) {
@@ -476,14 +594,35 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		jobs[n_jobs++].a = a;
 	}
 
-	/* Wave 1: every intent of the pass in one transaction. */
+	/* The CA, created with the default key type on first use. */
+	memset(&ACTX, 0, sizeof ACTX);
+	if (creates_anything(pl) && certs_open_ca(p->store, true, &ACTX.ca, &ACTX.ca_err) < 0)
+		log_error("%s", ACTX.ca_err);
+
+	/* Wave 1: every intent of the pass in one transaction (one fsync). */
 	if (store_begin(p->store) < 0) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
-		return EXIT_FAILED;
+		goto out;
 	}
+	for (size_t i = 0; i < p->n_backends; i++) provider_record_save(p->store, &p->backends[i].cfg);
 	for (size_t k = 0; k < n_jobs; k++) prepare_intent(p, jobs, n_jobs, &jobs[k]);
-	if (commit_or_report(p->store, "the intents") < 0) goto out_fail;
+	if (commit_or_report(p->store, "the intents") < 0) goto out;
 	crash_point("after-intent-commit");
+
+	/* What each create or update delivers, read from the store before the
+	 * workers start (they never touch the store). */
+	for (size_t k = 0; k < n_jobs; k++) {
+		job_t *j = &jobs[k];
+		if (j->rc < 0 || !(j->do_create || j->do_update)) continue;
+		char *err = NULL;
+		int r = shipment_build(&j->ship, p->store, store_installation_id(p->store),
+		                       ACTX.ca ? pki_ca_cert_pem(ACTX.ca) : NULL, &j->rec, &err);
+		if (r < 0) {
+			job_fail(j, r, err);
+			continue;
+		}
+		j->has_ship = true;
+	}
 
 	/* Wave 2: remote work, concurrently, bounded per provider. */
 	run_remote(p, jobs, n_jobs, o->per_provider > 0 ? o->per_provider : 4);
@@ -493,24 +632,33 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	crash_point("before-status-commit");
 	if (store_begin(p->store) < 0) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
-		goto out_fail;
+		goto out;
 	}
 	for (size_t k = 0; k < n_jobs; k++)
 		if (jobs[k].a->kind != ACT_NOOP && jobs[k].a->kind != ACT_UNKNOWN) record_outcome(p, &jobs[k], sum);
-	if (commit_or_report(p->store, "the outcome") < 0) goto out_fail;
+	if (commit_or_report(p->store, "the outcome") < 0) goto out;
 
-	int code = EXIT_OK;
+	/* Certificates: renewals, publication, and the CRL. */
+	if (!ACTX.ca && ACTX.crl_dirty) certs_open_ca(p->store, false, &ACTX.ca, &ACTX.ca_err);
+	rotate_certificates(p, jobs, n_jobs, sum);
+	if (ACTX.ca) {
+		char *err = NULL;
+		int r = ACTX.crl_dirty ? certs_publish_crl(p->store, ACTX.ca, now_s(), &err)
+		                       : certs_refresh_crl(p->store, ACTX.ca, now_s(), &err);
+		if (r < 0) {
+			log_error("cannot publish the CRL: %s", err);
+			sum->failed++;
+		}
+		free(err);
+	}
+
+	code = EXIT_OK;
 	if (sum->failed || sum->unknown) code = exit_merge(code, EXIT_FAILED);
 	if (pl->refused) code = exit_merge(code, EXIT_REFUSED);
-	for (size_t k = 0; k < n_jobs; k++) {
-		cvm_record_free(&jobs[k].rec);
-		free(jobs[k].err);
-	}
+out:
+	jobs_free(jobs, n_jobs);
+	pki_ca_free(ACTX.ca);
+	free(ACTX.ca_err);
+	memset(&ACTX, 0, sizeof ACTX);
 	return code;
-out_fail:
-	for (size_t k = 0; k < n_jobs; k++) {
-		cvm_record_free(&jobs[k].rec);
-		free(jobs[k].err);
-	}
-	return EXIT_FAILED;
 }

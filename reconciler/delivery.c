@@ -6,21 +6,22 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "reconciler/certs.h"
 
-const char *guest_cert_dir(flavor_t f) {
-	/* Manager guests mount the certs_share 9p tag at /etc/certs (cocos
-	 * images); cloud guests get the files from cloud-init. */
-	return f == FLAVOR_MANAGER ? "/etc/certs" : "/etc/cocos/certs";
+const char *guest_cert_dir(const char *flavor) {
+	/* Manager guests mount the certs_share 9p tag at /etc/certs (the cocos
+	 * images); cloud guests get their files from cloud-init. */
+	return flavor && strcmp(flavor, "manager") == 0 ? "/etc/certs" : "/etc/cocos/certs";
 }
 
-char *render_agent_environment(const spec_set_t *s, const cvm_spec_t *c, const char *id, bool with_certs) {
+char *render_agent_environment(const char *flavor, const char *id, const char *log_level, const char *grpc_url,
+                               bool with_certs) {
 	strbuf sb = {0};
-	sb_addf(&sb, "AGENT_LOG_LEVEL=%s\n", agent_log_level_name(c->agent.log_level));
+	sb_addf(&sb, "AGENT_LOG_LEVEL=%s\n", log_level ? log_level : "info");
 	sb_addf(&sb, "AGENT_CVM_ID=%s\n", id);
-	const char *url = cvm_control_plane_url(s, c);
-	if (url) sb_addf(&sb, "AGENT_CVM_GRPC_URL=%s\n", url);
+	if (grpc_url) sb_addf(&sb, "AGENT_CVM_GRPC_URL=%s\n", grpc_url);
 	if (with_certs) {
-		const char *dir = guest_cert_dir(c->flavor);
+		const char *dir = guest_cert_dir(flavor);
 		sb_addf(&sb, "AGENT_CVM_GRPC_CLIENT_CERT=%s/cert.pem\n", dir);
 		sb_addf(&sb, "AGENT_CVM_GRPC_CLIENT_KEY=%s/key.pem\n", dir);
 		sb_addf(&sb, "AGENT_CVM_GRPC_SERVER_CA_CERTS=%s/ca.pem\n", dir);
@@ -28,26 +29,100 @@ char *render_agent_environment(const spec_set_t *s, const cvm_spec_t *c, const c
 	return sb_take(&sb);
 }
 
-void delivery_free(delivery_t *d) {
-	free(d->environment);
-	free(d->cert_pem);
-	if (d->key_pem) {
-		/* key material does not linger in freed heap */
-		memset(d->key_pem, 0, strlen(d->key_pem));
-		free(d->key_pem);
+static void wipe_free(char *s) {
+	if (!s) return;
+	/* key material does not linger in freed heap */
+	memset(s, 0, strlen(s));
+	free(s);
+}
+
+void shipment_free(shipment_t *s) {
+	free(s->environment);
+	free(s->cert_pem);
+	wipe_free(s->key_pem);
+	free(s->ca_pem);
+	free(s->labels);
+	json_decref(s->spec);
+	memset(s, 0, sizeof *s);
+}
+
+static const char *spec_str(json_t *spec, const char *obj, const char *key) {
+	json_t *o = obj ? json_object_get(spec, obj) : spec;
+	return json_string_value(json_object_get(o, key));
+}
+
+int shipment_build(shipment_t *s, store_t *st, const char *installation, const char *our_ca_pem,
+                   const cvm_record_t *r, char **err) {
+	memset(s, 0, sizeof *s);
+	s->spec = r->spec_json ? json_loads(r->spec_json, 0, NULL) : NULL;
+	if (!s->spec) s->spec = json_object(); /* adopted without a spec: defaults */
+
+	json_t *labels = json_object_get(s->spec, "labels");
+	s->labels = xcalloc(2 * json_object_size(labels) + 2, sizeof(char *));
+	size_t nl = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(labels, k, v) {
+		s->labels[2 * nl] = k;
+		s->labels[2 * nl + 1] = json_string_value(v);
+		nl++;
 	}
-	free(d->ca_pem);
-	memset(d, 0, sizeof *d);
-}
 
-static void add_file(delivery_t *d, const char *dir, const char *name, const char *data) {
-	d->files[d->n_files++] = (prov_file_t){.dir = dir, .name = name, .data = (const unsigned char *)data, .len = strlen(data)};
-}
+	cert_record_t c = {0};
+	int rc = certs_current_default(st, r->id, &c);
+	if (rc == 0) {
+		int kr = certs_read_key(&c, &s->key_pem);
+		if (kr < 0) {
+			*err = xasprintf("cannot read the key of certificate %s: %s", c.serial, strerror(-kr));
+			cert_record_free(&c);
+			shipment_free(s);
+			return kr;
+		}
+		snprintf(s->serial, sizeof s->serial, "%s", c.serial);
+		s->cert_pem = xstrdup(c.cert_pem);
+		cert_record_free(&c);
+		const char *ca_file = spec_str(s->spec, "agent", "controlPlaneCAFile");
+		if (ca_file) {
+			int fr = read_file(ca_file, &s->ca_pem, NULL);
+			if (fr < 0) {
+				*err = xasprintf("cannot read controlPlaneCAFile %s: %s", ca_file, strerror(-fr));
+				shipment_free(s);
+				return fr;
+			}
+		} else {
+			s->ca_pem = xstrdup(our_ca_pem ? our_ca_pem : "");
+		}
+	} else if (rc != -ENOENT) {
+		*err = xasprintf("cannot read the certificates of %s: %s", r->name, store_errmsg(st));
+		shipment_free(s);
+		return rc;
+	}
 
-int delivery_build(delivery_t *d, store_t *st, const spec_set_t *s, const cvm_spec_t *c, const char *id) {
-	memset(d, 0, sizeof *d);
-	(void)st;
-	d->environment = render_agent_environment(s, c, id, d->cert_pem != NULL);
-	add_file(d, "env", "environment", d->environment);
+	s->environment = render_agent_environment(r->flavor, r->id, spec_str(s->spec, "agent", "logLevel"),
+	                                          spec_str(s->spec, "agent", "controlPlaneURL"), s->cert_pem != NULL);
+	size_t nf = 0;
+	s->files[nf++] = (prov_file_t){"env", "environment", (const unsigned char *)s->environment, strlen(s->environment)};
+	if (s->cert_pem) {
+		s->files[nf++] = (prov_file_t){"certs", "cert.pem", (const unsigned char *)s->cert_pem, strlen(s->cert_pem)};
+		s->files[nf++] = (prov_file_t){"certs", "key.pem", (const unsigned char *)s->key_pem, strlen(s->key_pem)};
+		s->files[nf++] = (prov_file_t){"certs", "ca.pem", (const unsigned char *)s->ca_pem, strlen(s->ca_pem)};
+	}
+	json_t *agent = json_object_get(s->spec, "agent");
+	s->want = (cvm_desired_t){
+		.id = r->id,
+		.name = r->name,
+		.scope = r->scope,
+		.installation = installation,
+		.spec_hash = r->spec_hash,
+		.attempt = r->attempt,
+		.placement = r->placement,
+		.vcpus = r->vcpus,
+		.memory_gib = r->memory_gib,
+		.agent_port = json_integer_value(json_object_get(agent, "port")) ? (int)json_integer_value(json_object_get(agent, "port")) : 7002,
+		.labels = s->labels,
+		.n_labels = nl,
+		.files = s->files,
+		.n_files = nf,
+	};
 	return 0;
 }

@@ -9,37 +9,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-
-static void config_from_spec(provider_config_t *c, const provider_spec_t *s) {
-	memset(c, 0, sizeof *c);
-	c->name = s->name;
-	c->flavor = flavor_name(s->type);
-	c->project = s->project;
-	c->zone = s->zone;
-	c->credentials_file = s->credentials_file;
-	c->endpoint = s->endpoint;
-	c->subscription = s->subscription;
-	c->resource_group = s->resource_group;
-	c->location = s->location;
-	c->tenant = s->tenant;
-	c->client_id = s->client_id;
-	c->client_secret_file = s->client_secret_file;
-	c->hosts = (const char *const *)s->hosts;
-	c->n_hosts = s->n_hosts;
-	c->firmware = s->firmware;
-	c->kernel = s->kernel;
-	c->initrd = s->initrd;
-	c->cmdline = s->cmdline;
-	c->domain_type = s->domain_type;
-	c->cpu_model = s->cpu_model;
-	c->network = s->network;
-	c->share_dir = s->share_dir;
-	c->vtpm = s->vtpm;
-	c->insecure_no_sev = s->insecure_no_sev;
-	c->capacity_vcpus = s->capacity_vcpus;
-	c->capacity_memory_gib = s->capacity_memory_gib;
-	c->call_timeout_s = 10;
-}
+#include "reconciler/provider_record.h"
 
 /* Observing is network-bound (a dead host waits out its timeout), so every
  * backend is observed at once. */
@@ -98,7 +68,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	_cleanup_free_ bool *started = xcalloc(p->n_backends, sizeof *started);
 	for (size_t i = 0; i < p->n_backends; i++) {
 		pass_backend_t *b = &p->backends[i];
-		config_from_spec(&b->cfg, &p->specs.providers[i]);
+		provider_config_from_spec(&b->cfg, &p->specs.providers[i]);
 		b->ops = provider_ops_for(b->cfg.flavor);
 		started[i] = pthread_create(&th[i], NULL, observe_one, b) == 0;
 		if (!started[i]) observe_one(b);

@@ -1,0 +1,233 @@
+#include "reconciler/certs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+
+char *certs_ca_dir(store_t *st) { return xasprintf("%s/ca", store_dir(st)); }
+
+int certs_open_ca(store_t *st, bool create, pki_ca_t **ca, char **err) {
+	_cleanup_free_ char *dir = certs_ca_dir(st);
+	char *e = NULL;
+	int r = pki_ca_load(dir, ca, &e);
+	if (r == -ENOENT && create) {
+		free(e);
+		e = NULL;
+		r = pki_ca_init(dir, PKI_DEFAULT_KEY_TYPE, ca, &e);
+		if (r == -EEXIST) { /* another process made it meanwhile */
+			free(e);
+			e = NULL;
+			r = pki_ca_load(dir, ca, &e);
+		}
+	}
+	if (r < 0) {
+		*err = e ? e : xasprintf("cannot load the CA in %s: %s", dir, strerror(-r));
+		return r;
+	}
+	free(e);
+	return 0;
+}
+
+int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
+                bool is_default, cert_record_t *out, char **err) {
+	const char *dns[] = {name};
+	pki_issue_req_t req = {
+		.common_name = name,
+		.cvm_id = id,
+		.dns_names = dns,
+		.n_dns = 1,
+		.not_before = now,
+		.validity_s = validity_s,
+	};
+	pki_issued_t is = {0};
+	int r = pki_issue(ca, &req, &is, err);
+	if (r < 0) return r;
+	_cleanup_free_ char *path = xasprintf("%s/keys/%s/%s.key", store_dir(st), id, is.serial);
+	_cleanup_free_ char *keys = xasprintf("%s/keys", store_dir(st));
+	if ((r = mkdir_p(keys, 0700)) < 0 || (r = pki_write_key_file(path, is.key_pem)) < 0) {
+		*err = xasprintf("cannot write the key file %s: %s", path, strerror(-r));
+		pki_issued_free(&is);
+		return r;
+	}
+	if (is_default) {
+		/* The previous default stays valid until it expires: superseded. */
+		cert_record_t *v = NULL;
+		size_t n = 0;
+		if ((r = store_list_certs(st, id, &v, &n)) < 0) goto store_fail;
+		for (size_t i = 0; i < n; i++) {
+			if (!v[i].is_default || v[i].status != CERT_VALID) continue;
+			v[i].status = CERT_SUPERSEDED;
+			if ((r = store_put_cert(st, &v[i])) < 0) {
+				cert_records_free(v, n);
+				goto store_fail;
+			}
+		}
+		cert_records_free(v, n);
+	}
+	cert_record_t c = {
+		.serial = is.serial,
+		.is_default = is_default,
+		.status = CERT_VALID,
+		.not_before = is.not_before,
+		.not_after = is.not_after,
+		.revoke_reason = -1,
+		.cert_pem = is.cert_pem,
+		.key_path = path,
+	};
+	memcpy(c.cvm_id, id, sizeof c.cvm_id);
+	if ((r = store_put_cert(st, &c)) < 0) goto store_fail;
+	if (out) {
+		memset(out, 0, sizeof *out);
+		out->serial = xstrdup(is.serial);
+		memcpy(out->cvm_id, id, sizeof out->cvm_id);
+		out->is_default = is_default;
+		out->status = CERT_VALID;
+		out->not_before = is.not_before;
+		out->not_after = is.not_after;
+		out->revoke_reason = -1;
+		out->cert_pem = xstrdup(is.cert_pem);
+		out->key_path = xstrdup(path);
+	}
+	pki_issued_free(&is);
+	return 0;
+store_fail:
+	*err = xasprintf("cannot record certificate %s: %s", is.serial, store_errmsg(st));
+	pki_issued_free(&is);
+	return r;
+}
+
+int certs_current_default(store_t *st, const char *id, cert_record_t *out) {
+	cert_record_t *v = NULL;
+	size_t n = 0;
+	int r = store_list_certs(st, id, &v, &n);
+	if (r < 0) return r;
+	ssize_t best = -1;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].is_default && v[i].status == CERT_VALID && (best < 0 || v[i].not_after > v[best].not_after))
+			best = (ssize_t)i;
+	if (best < 0) {
+		cert_records_free(v, n);
+		return -ENOENT;
+	}
+	*out = v[best];
+	memset(&v[best], 0, sizeof v[best]);
+	cert_records_free(v, n);
+	return 0;
+}
+
+bool certs_due(const cert_record_t *c, int64_t now, int64_t renew_before_s) {
+	return now >= c->not_after - renew_before_s;
+}
+
+int certs_mark_revoked(store_t *st, const char *serial, int reason, int64_t now, char **err) {
+	cert_record_t c = {0};
+	int r = store_get_cert(st, serial, &c);
+	if (r < 0) {
+		*err = r == -ENOENT ? xasprintf("no certificate with serial %s", serial)
+		                    : xasprintf("cannot read certificate %s: %s", serial, store_errmsg(st));
+		return r;
+	}
+	if (c.status != CERT_REVOKED) {
+		c.status = CERT_REVOKED;
+		c.revoked_at = now;
+		c.revoke_reason = reason;
+		if ((r = store_put_cert(st, &c)) < 0) *err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
+	}
+	cert_record_free(&c);
+	return r;
+}
+
+int certs_revoke_all(store_t *st, const char *id, int64_t now, char **err) {
+	cert_record_t *v = NULL;
+	size_t n = 0;
+	int r = store_list_certs(st, id, &v, &n);
+	if (r < 0) {
+		*err = xasprintf("cannot read certificates: %s", store_errmsg(st));
+		return r;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (v[i].status == CERT_REVOKED) continue;
+		v[i].status = CERT_REVOKED;
+		v[i].revoked_at = now;
+		v[i].revoke_reason = pki_reason_from_name("cessationOfOperation");
+		if ((r = store_put_cert(st, &v[i])) < 0) *err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
+	}
+	cert_records_free(v, n);
+	return r;
+}
+
+int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
+	cert_record_t *v = NULL;
+	size_t n = 0;
+	int r = store_list_certs(st, NULL, &v, &n);
+	if (r < 0) {
+		*err = xasprintf("cannot read certificates: %s", store_errmsg(st));
+		return r;
+	}
+	pki_revoked_t *rv = xcalloc(n + 1, sizeof *rv);
+	size_t nr = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* An expired certificate may leave the CRL (RFC 5280 3.3). */
+		if (v[i].status != CERT_REVOKED || v[i].not_after < now) continue;
+		rv[nr++] = (pki_revoked_t){v[i].serial, v[i].revoked_at, v[i].revoke_reason};
+	}
+	_cleanup_free_ char *num_s = NULL;
+	uint64_t number = 0;
+	if (store_get_setting(st, "crl_number", &num_s) == 0 && num_s) number = strtoull(num_s, NULL, 10);
+	number++;
+	unsigned char *pem = NULL;
+	size_t len = 0;
+	r = pki_crl(ca, rv, nr, number, now, now + CRL_VALIDITY_S, false, &pem, &len, err);
+	free(rv);
+	cert_records_free(v, n);
+	if (r < 0) return r;
+	_cleanup_free_ char *dir = certs_ca_dir(st);
+	_cleanup_free_ char *path = xasprintf("%s/crl.pem", dir);
+	char buf[32];
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)number);
+	/* The number is recorded first: a crash between the two never reuses
+	 * a CRL number, it only skips one. */
+	if ((r = store_set_setting(st, "crl_number", buf)) < 0) {
+		*err = xasprintf("cannot record the CRL number: %s", store_errmsg(st));
+	} else {
+		snprintf(buf, sizeof buf, "%lld", (long long)now);
+		store_set_setting(st, "crl_this_update", buf);
+		if ((r = write_file_atomic(path, pem, len, 0644)) < 0)
+			*err = xasprintf("cannot write %s: %s", path, strerror(-r));
+	}
+	free(pem);
+	return r;
+}
+
+int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
+	_cleanup_free_ char *dir = certs_ca_dir(st);
+	_cleanup_free_ char *path = xasprintf("%s/crl.pem", dir);
+	_cleanup_free_ char *tu = NULL;
+	struct stat sb;
+	if (stat(path, &sb) == 0 && store_get_setting(st, "crl_this_update", &tu) == 0 && tu &&
+	    now < strtoll(tu, NULL, 10) + CRL_VALIDITY_S / 2)
+		return 0;
+	return certs_publish_crl(st, ca, now, err);
+}
+
+int certs_read_key(const cert_record_t *c, char **key_pem) {
+	if (!c->key_path) return -ENOENT;
+	return read_file(c->key_path, key_pem, NULL);
+}
+
+char *certs_delivered_serial(store_t *st, const char *id) {
+	_cleanup_free_ char *key = xasprintf("delivered:%s", id);
+	char *v = NULL;
+	if (store_get_setting(st, key, &v) < 0) return NULL;
+	return v;
+}
+
+int certs_set_delivered(store_t *st, const char *id, const char *serial) {
+	_cleanup_free_ char *key = xasprintf("delivered:%s", id);
+	return store_set_setting(st, key, serial);
+}

@@ -1,0 +1,24 @@
+/* Provider connection settings as the last reconcile saw them, kept in the
+ * state so that commands run without the spec tree (cert revoke publishing
+ * a replacement, list --refresh) can still reach the backend. Only
+ * settings are kept: credentials stay in their files. */
+#ifndef CVM_PROVIDER_RECORD_H
+#define CVM_PROVIDER_RECORD_H
+
+#include <jansson.h>
+
+#include "providers/provider.h"
+#include "reconciler/store.h"
+#include "specs/spec.h"
+
+void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s);
+
+/* Saves c under "provider:<name>" (in the caller's transaction, if any). */
+int provider_record_save(store_t *st, const provider_config_t *c);
+
+/* Loads the saved settings of provider `name` into c; the strings point
+ * into *holder, which the caller releases with provider_record_release. */
+int provider_record_load(store_t *st, const char *name, provider_config_t *c, json_t **holder);
+void provider_record_release(provider_config_t *c, json_t *holder);
+
+#endif
