@@ -126,3 +126,20 @@ int pki_crl(pki_ca_t *ca, const pki_revoked_t *revoked, size_t n, uint64_t crl_n
 	*out = (unsigned char *)pki_bio_take(b, len);
 	return 0;
 }
+
+int pki_crl_pem_to_der(const char *pem, unsigned char **out, size_t *len) {
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	if (!bio) return -ENOMEM;
+	X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (!crl) return -EINVAL;
+	unsigned char *der = NULL;
+	int n = i2d_X509_CRL(crl, &der);
+	X509_CRL_free(crl);
+	if (n <= 0) return -EINVAL;
+	*out = xmalloc((size_t)n);
+	memcpy(*out, der, (size_t)n);
+	OPENSSL_free(der);
+	*len = (size_t)n;
+	return 0;
+}

@@ -113,6 +113,8 @@ int pki_crl(pki_ca_t *ca, const pki_revoked_t *revoked, size_t n, uint64_t crl_n
             int64_t next_update, bool der, unsigned char **out, size_t *len, char **err);
 
 /* ---- helpers for the reconciler ---- */
+/* Re-encodes a PEM CRL as DER (*out malloc'ed). -EINVAL if pem holds none. */
+int pki_crl_pem_to_der(const char *pem, unsigned char **out, size_t *len);
 /* Serial (upper-case hex), notBefore and notAfter of the first certificate
  * in pem. Any output may be NULL. -EINVAL if pem holds no certificate. */
 int pki_cert_info(const char *pem, char **serial, int64_t *not_before, int64_t *not_after);

@@ -1,6 +1,7 @@
 /* cvmctl: the command table and the global flags. Global flags are accepted
  * before or after the subcommand; everything else goes to the command. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,8 @@ int main(int argc, char **argv) {
 	G.scope = "default";
 	G.lock_timeout_ms = 30000;
 	virSetErrorFunc(NULL, quiet_virt_errors);
+	/* A peer that goes away mid-write is an error to report, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* Pull out global flags wherever they are; keep the rest in order. */
 	_cleanup_free_ char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
