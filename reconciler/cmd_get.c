@@ -20,9 +20,11 @@ static const char *cert_display_status(const cert_record_t *c) {
 int cmd_get(int argc, char **argv) {
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
 	int fmt = OUT_TABLE, c;
-	optind = 1;
+	/* Permute (no '+'): the NAME may come before its flags, as in
+	 * `cvmctl get NAME -o json`. optind = 0 makes getopt start afresh. */
+	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if ((fmt = parse_output_format(optarg, false)) < 0) return EXIT_INVALID;
