@@ -713,12 +713,22 @@ static void test_lock_two_handles(void **state) {
 	fixture *f = *state;
 	store_t *s1 = open_ok(f->dir), *s2 = open_ok(f->dir);
 	char *holder = NULL;
+	/* A longer record left by an earlier holder must not show through. */
+	_cleanup_free_ char *lockpath = xasprintf("%s/lock", f->dir);
+	char stale[300];
+	memset(stale, 'x', sizeof stale - 1);
+	stale[sizeof stale - 1] = '\n';
+	assert_int_equal(write_file_atomic(lockpath, stale, sizeof stale, 0600), 0);
+
 	assert_int_equal(store_lock(s1, 0, &holder), 0);
 	assert_null(holder);
 	assert_int_equal(store_lock(s1, 0, NULL), 0); /* already ours */
-
-	_cleanup_free_ char *lockpath = xasprintf("%s/lock", f->dir);
 	assert_int_equal(mode_of(lockpath), 0600);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(read_file(lockpath, &text, &len), 0);
+	assert_null(strchr(text, 'x'));
+	assert_ptr_equal(strchr(text, '\n'), text + len - 1); /* one line */
 
 	int64_t t0 = mono_ms();
 	assert_int_equal(store_lock(s2, 200, &holder), -EWOULDBLOCK);
@@ -760,6 +770,9 @@ static void test_lock_held_by_child(void **state) {
 	if (child == 0) {
 		/* Only the child's own handle is used here; the parent's SQLite
 		 * connection is not touched across the fork. */
+		close(locked[0]);
+		close(release[1]); /* so that a parent that dies gives us EOF */
+		alarm(30);         /* and never outlive a stuck test */
 		store_t *cs = NULL;
 		if (store_open(f->dir, NULL, &cs) < 0 || store_lock(cs, 0, NULL) < 0) _exit(1);
 		if (write(locked[1], "L", 1) != 1) _exit(2);
