@@ -4,6 +4,8 @@
  * one pass at a time, never for the life of the daemon. */
 #include <errno.h>
 #include <inotifytools/inotifytools.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/apply.h"
+#include "reconciler/certs.h"
 #include "reconciler/cli.h"
 #include "reconciler/pass_flags.h"
 
@@ -49,6 +52,29 @@ static void on_signal(int sig) {
 	stop_requested = 1;
 }
 
+/* The certificate timer: the earliest moment a default certificate of an
+ * active CVM reaches its renewBefore, so the daemon wakes for it even when
+ * the resync interval is longer. INT64_MAX if none. */
+static int64_t next_renewal(store_t *st) {
+	int64_t next = INT64_MAX;
+	cvm_record_t *v = NULL;
+	size_t n = 0;
+	if (store_list_cvms(st, NULL, &v, &n) < 0) return next;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].status == ST_INACTIVE) continue;
+		cert_record_t c = {0};
+		if (certs_current_default(st, v[i].id, &c) < 0) continue;
+		json_t *spec = v[i].spec_json ? json_loads(v[i].spec_json, 0, NULL) : NULL;
+		json_t *rb = json_object_get(json_object_get(spec, "certificates"), "renewBefore");
+		int64_t due = c.not_after - (json_is_integer(rb) ? json_integer_value(rb) : 10 * 86400);
+		if (due < next) next = due;
+		json_decref(spec);
+		cert_record_free(&c);
+	}
+	cvm_records_free(v, n);
+	return next;
+}
+
 static int watch_paths(const pass_opts_t *o) {
 	if (!inotifytools_initialize()) return -errno;
 	for (size_t i = 0; i < o->n_paths; i++) {
@@ -79,6 +105,8 @@ static int watch_loop(store_t *st, const pass_opts_t *o, int64_t resync_s) {
 		/* Wait for a change or the resync interval; a burst of writes (a
 		 * git checkout) is folded into one pass by draining for 300 ms. */
 		int64_t deadline = now_s() + resync_s;
+		int64_t renew = next_renewal(st);
+		if (renew < deadline) deadline = renew > now_s() ? renew + 1 : now_s() + 60;
 		while (!stop_requested && now_s() < deadline) {
 			struct inotify_event *ev = inotifytools_next_event(1);
 			if (!ev) continue;
