@@ -11,6 +11,11 @@
 
 char *certs_ca_dir(store_t *st) { return xasprintf("%s/ca", store_dir(st)); }
 
+/* Set before a revocation is recorded and cleared once the CRL that lists
+ * it is written: a kill in between leaves the revocation for the next
+ * refresh to publish, instead of off the CRL until the CRL's half-life. */
+#define CRL_PENDING "crl_pending"
+
 int certs_open_ca(store_t *st, bool create, pki_ca_t **ca, char **err) {
 	_cleanup_free_ char *dir = certs_ca_dir(st);
 	char *e = NULL;
@@ -136,7 +141,8 @@ int certs_mark_revoked(store_t *st, const char *serial, int reason, int64_t now,
 		c.status = CERT_REVOKED;
 		c.revoked_at = now;
 		c.revoke_reason = reason;
-		if ((r = store_put_cert(st, &c)) < 0) *err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
+		if ((r = store_set_setting(st, CRL_PENDING, "1")) < 0 || (r = store_put_cert(st, &c)) < 0)
+			*err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
 	}
 	cert_record_free(&c);
 	return r;
@@ -155,7 +161,8 @@ int certs_revoke_all(store_t *st, const char *id, int64_t now, char **err) {
 		v[i].status = CERT_REVOKED;
 		v[i].revoked_at = now;
 		v[i].revoke_reason = pki_reason_from_name("cessationOfOperation");
-		if ((r = store_put_cert(st, &v[i])) < 0) *err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
+		if ((r = store_set_setting(st, CRL_PENDING, "1")) < 0 || (r = store_put_cert(st, &v[i])) < 0)
+			*err = xasprintf("cannot record the revocation: %s", store_errmsg(st));
 	}
 	cert_records_free(v, n);
 	return r;
@@ -199,6 +206,8 @@ int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 		store_set_setting(st, "crl_this_update", buf);
 		if ((r = write_file_atomic(path, pem, len, 0644)) < 0)
 			*err = xasprintf("cannot write %s: %s", path, strerror(-r));
+		else
+			store_set_setting(st, CRL_PENDING, "0");
 	}
 	free(pem);
 	return r;
@@ -207,9 +216,10 @@ int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 	_cleanup_free_ char *dir = certs_ca_dir(st);
 	_cleanup_free_ char *path = xasprintf("%s/crl.pem", dir);
-	_cleanup_free_ char *tu = NULL;
+	_cleanup_free_ char *tu = NULL, *pending = NULL;
 	struct stat sb;
-	if (stat(path, &sb) == 0 && store_get_setting(st, "crl_this_update", &tu) == 0 && tu &&
+	bool unlisted = store_get_setting(st, CRL_PENDING, &pending) == 0 && pending && strcmp(pending, "1") == 0;
+	if (!unlisted && stat(path, &sb) == 0 && store_get_setting(st, "crl_this_update", &tu) == 0 && tu &&
 	    now < strtoll(tu, NULL, 10) + CRL_VALIDITY_S / 2)
 		return 0;
 	return certs_publish_crl(st, ca, now, err);

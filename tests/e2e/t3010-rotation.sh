@@ -30,18 +30,6 @@ share_serial() {
 	cert_serial "$(share_of "$1")/certs/cert.pem"
 }
 
-# crl_number FILE: the CRL number of a PEM CRL, in decimal.
-crl_number() {
-	echo $((16#$(openssl crl -in "$1" -noout -crlnumber | sed 's/^crlNumber=//; s/^0x//')))
-}
-
-# crl_reason FILE SERIAL: the reason openssl reads for SERIAL in a PEM CRL.
-crl_reason() {
-	openssl crl -in "$1" -noout -text |
-	awk -v s="$2" '/Serial Number:/ { found = ($3 == s) }
-		found && /CRL Reason Code:/ { getline; sub(/^ */, ""); print; exit }'
-}
-
 test_expect_success 'two CVMs created at T0; web-1 has validity 2h, renewBefore 1h' '
 	libvirtd_start a b &&
 	write_provider "$URI_a" "$URI_b" &&

@@ -15,6 +15,8 @@
 #	                           (epoch) of a PEM certificate
 #	list_json NAME|ID          `cvmctl cert list -o json`
 #	cert_field NAME SERIAL F   field F of one certificate in that list
+#	crl_number FILE            the CRL number of a PEM CRL, in decimal
+#	crl_reason FILE SERIAL     the reason openssl reads for SERIAL in it
 #	check_share NAME DIR       the share of NAME holds byte for byte what
 #	                           `cert download NAME --dir DIR --force` writes
 #	check_no_secrets [LOG]     no private key in LOG (default $CVMLOG)
@@ -84,7 +86,7 @@ write_cvm() {
 }
 
 cvm_id() {
-	"$CVMCTL" list -o json 2>/dev/null |
+	cvmctl list -o json 2>/dev/null |
 	jq -r --arg n "$1" '[.[] | select(.name == $n and .status != "Inactive")][0].id // empty'
 }
 
@@ -107,6 +109,16 @@ cert_start() {
 
 cert_end() {
 	epoch_of "$(openssl x509 -in "$1" -noout -enddate | sed 's/^notAfter=//')"
+}
+
+crl_number() {
+	echo $((16#$(openssl crl -in "$1" -noout -crlnumber | sed 's/^crlNumber=//; s/^0x//')))
+}
+
+crl_reason() {
+	openssl crl -in "$1" -noout -text |
+	awk -v s="$2" '/Serial Number:/ { found = ($3 == s) }
+		found && /CRL Reason Code:/ { getline; sub(/^ */, ""); print; exit }'
 }
 
 list_json() {
