@@ -190,6 +190,9 @@ libvirtd_stop() {
 	libvirtd_kill_ "$(libvirtd_holder_pid "$1")"
 	libvirtd_kill_ "$(libvirtd_pid "$1")"
 	rm -f "$dir/run/libvirt-sock" "$dir/run/libvirt-sock-ro" "$dir/run/libvirt-admin-sock"
+	# pid_max is 32768 here: a stopped daemon's pid is soon another
+	# process's, and the exit trap must not signal it.
+	rm -f "$dir/daemon.pid" "$dir/holder.pid"
 }
 
 libvirtd_stop_all() {
