@@ -4,7 +4,7 @@
 # under prove, or only the TESTs named.
 #
 # Every process inherits sanitizer options that write reports to files in
-# BUILD_DIR/test-logs, so a report from a cvmctl started in the background by
+# BUILD_DIR/test-logs/run.*, so a report from a cvmctl started in the background by
 # an e2e test fails the suite just like one from a unit binary. The last line
 # is the count of TAP test points: "N passed, N failed[, N skipped]".
 #
@@ -22,9 +22,12 @@ if [ "${1:-}" = --exec-tee ]; then
 	name=${t#"$SRCDIR"/}
 	name=${name#"$BUILD_DIR"/}
 	name=${name//\//_}
-	timeout -k 10 "${TEST_TIMEOUT:-300}" "$t" | tee "$TAPDIR/$name.tap"
-	rc=${PIPESTATUS[0]}
+	# A file, not a pipe: a child the test leaves behind with our stdout
+	# must not hold up the run until it exits.
+	timeout -k 10 "${TEST_TIMEOUT:-300}" "$t" >"$TAPDIR/$name.tap"
+	rc=$?
 	echo "$rc" >"$TAPDIR/$name.rc"
+	cat "$TAPDIR/$name.tap"
 	if [ "$rc" = 124 ]; then
 		echo "# $t: killed after ${TEST_TIMEOUT:-300} s" >&2
 	fi
@@ -38,10 +41,12 @@ fi
 BUILD_DIR=$(cd "$1" && pwd)
 shift
 
-LOGDIR=$BUILD_DIR/test-logs
+# One directory per run: two runs over the same build must not share
+# report files. Kept when something failed.
+mkdir -p "$BUILD_DIR/test-logs" &&
+LOGDIR=$(mktemp -d "$BUILD_DIR/test-logs/run.XXXXXX") || exit 1
 TAPDIR=$LOGDIR/tap
-rm -rf "$LOGDIR"
-mkdir -p "$TAPDIR" || exit 1
+mkdir "$TAPDIR" || exit 1
 
 ASAN_OPTIONS=log_path=$LOGDIR/asan:abort_on_error=0:detect_leaks=1
 UBSAN_OPTIONS=print_stacktrace=1:log_path=$LOGDIR/ubsan:halt_on_error=1
@@ -141,6 +146,11 @@ done
 line="$passed passed, $failed failed"
 if [ "$skipped" -gt 0 ]; then
 	line="$line, $skipped skipped"
+fi
+if [ "$failed" = 0 ]; then
+	rm -rf "$LOGDIR"
+else
+	echo "test logs: $LOGDIR" >&2
 fi
 echo "$line"
 [ "$failed" = 0 ]
