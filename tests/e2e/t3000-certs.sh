@@ -26,7 +26,7 @@ test_expect_success 'two private hosts, two CVMs; reconcile --once (debug loggin
 	cvmctl -vv reconcile -f specs --once >out 2>err &&
 	grep "^created   web-1 " out && grep "^created   web-2 " out &&
 	grep "2 created, .*0 failed" out &&
-	test -s err &&
+	grep "^cvmctl: debug: defining web-1 " err &&
 	id1=$(cvm_id web-1) && id2=$(cvm_id web-2) &&
 	test -n "$id1" && test -n "$id2" && test "$id1" != "$id2"
 '
