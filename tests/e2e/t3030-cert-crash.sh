@@ -59,6 +59,8 @@ ca_unchanged() {
 }
 
 # Every serial on record, over every CVM (active or not), is unique.
+# Certificates are never dropped from the state, so a duplicate made at any
+# point would still show at the end.
 serials_unique() {
 	local id
 	cvmctl list -o json | jq -r '.[].id' >all-ids &&
@@ -101,7 +103,7 @@ test_expect_success 'the rerun creates them and delivers those very certificates
 	test "$(ncerts $id1)" = 1 && test "$(ncerts $id2)" = 1 &&
 	check_share web-1 d1 && check_share web-2 d2 &&
 	cmp k1/key.pem d1/key.pem &&
-	ca_unchanged && serials_unique
+	ca_unchanged
 '
 
 R=$((T0 + 3600)) # both first certificates are due from here
@@ -119,7 +121,7 @@ test_expect_success 'killed after a renewal commit: the new certificate is recor
 	test "$(current $B)" = "$cB" && test "$(ncerts $B)" = 1 &&
 	cvmctl get $A -o json | jq -r ".history[].event" >events &&
 	grep "^cert-renewed$" events && ! grep "^cert-published$" events &&
-	ca_unchanged && serials_unique
+	ca_unchanged
 '
 
 test_expect_success 'the next pass publishes it (no new one for that CVM) and renews the other' '
@@ -153,7 +155,7 @@ test_expect_success 'killed at the second renewal of a pass: the first CVM has i
 	done &&
 	test $published = 1 &&
 	test "$(ncerts $id1)" = 3 && test "$(ncerts $id2)" = 3 &&
-	ca_unchanged && serials_unique
+	ca_unchanged
 '
 
 test_expect_success 'the next pass publishes the recorded one and issues nothing more' '
@@ -164,7 +166,7 @@ test_expect_success 'the next pass publishes the recorded one and issues nothing
 	test "$(ncerts $id1)" = 3 && test "$(ncerts $id2)" = 3 &&
 	check_share web-1 d1 && check_share web-2 d2 &&
 	openssl verify -attime $((R2 + 1)) -CAfile d1/ca.pem d1/cert.pem d2/cert.pem &&
-	ca_unchanged && serials_unique
+	ca_unchanged
 '
 
 T3=$((R2 + 100))
