@@ -1,6 +1,8 @@
 /* cvmctl list [--refresh -f PATH] [-o table|wide|json|yaml]: every CVM of the
  * state, Inactive ones too. Recorded state by default; --refresh observes
- * the backends first (read-only: the records are not changed). */
+ * the backends first (read-only: the records are not changed), reaching
+ * them with the spec tree's providers (-f) or the settings the last
+ * reconcile recorded. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "common/util.h"
 #include "reconciler/cli.h"
 #include "reconciler/pass.h"
+#include "reconciler/provider_record.h"
 
 static void age(int64_t t, char *out, size_t n) {
 	int64_t d = now_s() - t;
@@ -22,24 +25,31 @@ static void age(int64_t t, char *out, size_t n) {
 	else snprintf(out, n, "%lldd", (long long)(d / 86400));
 }
 
+/* What one provider shows now. */
+typedef struct live {
+	const char *name;
+	const observation_t *obs; /* NULL: could not be observed */
+} live_t;
+
 /* Overlays what the backends show now on the records (not stored). */
-static void refresh(cvm_record_t *v, size_t n, const pass_t *p) {
+static void refresh(cvm_record_t *v, size_t n, const live_t *lv, size_t n_lv) {
 	for (size_t i = 0; i < n; i++) {
 		cvm_record_t *r = &v[i];
 		if (r->status == ST_INACTIVE) continue;
-		int bi = pass_backend_index(p, r->provider);
-		if (bi < 0) continue;
-		const pass_backend_t *b = &p->backends[bi];
-		bool unknown = !b->observed;
-		for (size_t u = 0; b->observed && u < b->obs.n_unknown; u++)
-			if (r->placement && strcmp(b->obs.unknown[u].placement, r->placement) == 0) unknown = true;
+		const live_t *l = NULL;
+		for (size_t k = 0; k < n_lv; k++)
+			if (strcmp(lv[k].name, r->provider) == 0) l = &lv[k];
+		if (!l) continue;
+		bool unknown = !l->obs;
+		for (size_t u = 0; l->obs && u < l->obs->n_unknown; u++)
+			if (r->placement && strcmp(l->obs->unknown[u].placement, r->placement) == 0) unknown = true;
 		if (unknown) {
 			r->status = ST_UNKNOWN;
 			continue;
 		}
 		const observed_t *o = NULL;
-		for (size_t k = 0; k < b->obs.n; k++)
-			if (strcmp(b->obs.v[k].id, r->id) == 0) o = &b->obs.v[k];
+		for (size_t k = 0; k < l->obs->n; k++)
+			if (strcmp(l->obs->v[k].id, r->id) == 0) o = &l->obs->v[k];
 		free(r->url);
 		r->url = o ? xstrdup(o->url) : NULL;
 		if (!o) {
@@ -50,6 +60,62 @@ static void refresh(cvm_record_t *v, size_t n, const pass_t *p) {
 			r->status = o->state == RES_STOPPED ? ST_STOPPED : o->state == RES_RUNNING ? ST_RUNNING : ST_CREATING;
 		}
 	}
+}
+
+/* Without the spec tree: reach each provider of an active record with the
+ * settings the last reconcile recorded. */
+typedef struct recorded_backend {
+	provider_config_t cfg;
+	json_t *holder;
+	const provider_ops_t *ops;
+	provider_t *conn;
+	observation_t obs;
+	bool observed;
+} recorded_backend_t;
+
+static size_t observe_recorded(store_t *st, const cvm_record_t *v, size_t n, recorded_backend_t **out, live_t **lv) {
+	recorded_backend_t *rb = xcalloc(n + 1, sizeof *rb);
+	live_t *l = xcalloc(n + 1, sizeof *l);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].status == ST_INACTIVE) continue;
+		bool seen = false;
+		for (size_t k = 0; k < m; k++)
+			if (strcmp(l[k].name, v[i].provider) == 0) seen = true;
+		if (seen) continue;
+		recorded_backend_t *b = &rb[m];
+		l[m].name = v[i].provider;
+		m++;
+		char *err = NULL;
+		if (provider_record_load(st, v[i].provider, &b->cfg, &b->holder) < 0) {
+			log_warn("provider %s: no recorded settings (run a reconcile, or pass -f)", v[i].provider);
+			continue;
+		}
+		if (!(b->ops = provider_ops_for(b->cfg.flavor)) || b->ops->open(&b->cfg, &b->conn, &err) < 0 ||
+		    b->ops->observe(b->conn, &b->obs, &err) < 0) {
+			log_warn("provider %s cannot be observed: %s", v[i].provider, err ? err : "backend not built in");
+			free(err);
+			continue;
+		}
+		free(err);
+		b->observed = true;
+		l[m - 1].obs = &b->obs;
+		for (size_t u = 0; u < b->obs.n_unknown; u++)
+			log_warn("host %s of provider %s cannot be observed: %s", b->obs.unknown[u].placement, v[i].provider,
+			         b->obs.unknown[u].why);
+	}
+	*out = rb;
+	*lv = l;
+	return m;
+}
+
+static void recorded_free(recorded_backend_t *rb, size_t m) {
+	for (size_t i = 0; i < m; i++) {
+		observation_free(&rb[i].obs);
+		if (rb[i].conn) rb[i].ops->close(rb[i].conn);
+		if (rb[i].holder) provider_record_release(&rb[i].cfg, rb[i].holder);
+	}
+	free(rb);
 }
 
 int cmd_list(int argc, char **argv) {
@@ -71,13 +137,11 @@ int cmd_list(int argc, char **argv) {
 			break;
 		case 'r': do_refresh = true; break;
 		case 'f': paths[o.n_paths++] = optarg; break;
-		case 'h': printf("usage: cvmctl list [--refresh -f PATH] [-o table|wide|json|yaml]\n"); return EXIT_OK;
+		case 'h': printf("usage: cvmctl list [--refresh [-f PATH]] [-o table|wide|json|yaml]\n"); return EXIT_OK;
 		default: return usage_error("list", "unknown or incomplete flag '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) return usage_error("list", "unexpected argument '%s'", argv[optind]);
-	if (do_refresh && o.n_paths == 0)
-		return usage_error("list", "--refresh needs the spec tree (-f) to know how to reach the providers");
 
 	store_t *st = NULL;
 	int code = open_store(&st);
@@ -90,10 +154,19 @@ int cmd_list(int argc, char **argv) {
 		return EXIT_FAILED;
 	}
 	pass_t p = {0};
-	if (do_refresh) {
+	recorded_backend_t *rb = NULL;
+	_cleanup_free_ live_t *lv = NULL;
+	size_t n_lv = 0;
+	if (do_refresh && o.n_paths) {
 		code = pass_prepare(&p, st, G.scope, &o);
 		if (code) goto out;
-		refresh(v, n, &p);
+		lv = xcalloc(p.n_backends + 1, sizeof *lv);
+		for (size_t i = 0; i < p.n_backends; i++)
+			lv[n_lv++] = (live_t){p.backends[i].cfg.name, p.backends[i].observed ? &p.backends[i].obs : NULL};
+		refresh(v, n, lv, n_lv);
+	} else if (do_refresh) {
+		n_lv = observe_recorded(st, v, n, &rb, &lv);
+		refresh(v, n, lv, n_lv);
 	}
 
 	if (fmt == OUT_JSON || fmt == OUT_YAML) {
@@ -134,11 +207,12 @@ int cmd_list(int argc, char **argv) {
 			char a[32];
 			age(newest, a, sizeof a);
 			fflush(stdout);
-			fprintf(stderr, "(recorded state, last changed %s ago; --refresh -f PATH observes it live)\n", a);
+			fprintf(stderr, "(recorded state, last changed %s ago; --refresh observes it live)\n", a);
 		}
 	}
 out:
-	if (do_refresh) pass_free(&p);
+	if (do_refresh && o.n_paths) pass_free(&p);
+	if (rb) recorded_free(rb, n_lv);
 	cvm_records_free(v, n);
 	store_close(st);
 	return code;

@@ -76,4 +76,21 @@ test_expect_success 'SIGTERM stops the daemon with exit 0' '
 	grep -q "stopping on signal" watch.log
 '
 
+test_expect_success 'list --refresh observes live with the recorded provider settings' '
+	virsh -q -c "$URI_a" destroy one >/dev/null &&
+	cvmctl list -o json | jq -r ".[] | select(.name == \"one\") | .status" >recorded &&
+	echo Running >expect && test_cmp expect recorded &&
+	cvmctl list --refresh -o json | jq -r ".[] | select(.name == \"one\") | .status" >live &&
+	echo Stopped >expect && test_cmp expect live &&
+	cvmctl list --refresh -f specs -o json | jq -r ".[] | select(.name == \"one\") | .status" >live-f &&
+	test_cmp expect live-f
+'
+
+test_expect_success 'list --refresh marks the CVMs of an unreachable host Unknown' '
+	libvirtd_stop a &&
+	cvmctl list --refresh -o json 2>err | jq -r ".[] | select(.status != \"Inactive\") | .status" | sort -u >live &&
+	echo Unknown >expect && test_cmp expect live &&
+	grep -q "cannot be observed" err
+'
+
 test_done
