@@ -67,6 +67,8 @@ if [ "$want_test" = 1 ]; then
 	have_cmd openssl || need openssl
 	have_cmd hyperfine || need hyperfine
 	have_cmd sqlite3 || need sqlite3
+	# The end-to-end tests read cvmctl's JSON output with jq.
+	have_cmd jq || need jq
 fi
 
 # Debian's libvirtd (as root) aborts at start unless the QEMU driver's
