@@ -358,27 +358,44 @@ static bool streq0(const char *a, const char *b) {
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static int create_new(provider_t *p, mhost_t *h, virConnectPtr c, const cvm_desired_t *want, char **err) {
-	_cleanup_dom_ virDomainPtr other = virDomainLookupByName(c, want->name);
-	if (other) {
+/* libvirt keeps domain names unique per host, but a CVM's name is unique in
+ * its provider: a domain of that name on any host is a clash, never a
+ * reason to create a second one elsewhere. A host that cannot be reached is
+ * skipped, as placement skips it. */
+static int name_taken(provider_t *p, const char *name, char **err) {
+	for (size_t i = 0; i < p->n_hosts; i++) {
+		mhost_t *h = &p->hosts[i];
+		_cleanup_conn_ virConnectPtr c = NULL;
+		if (host_conn(h, &c, NULL) < 0) continue;
+		_cleanup_dom_ virDomainPtr other = virDomainLookupByName(c, name);
+		if (!other) {
+			if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) continue;
+			*err = xasprintf("cannot look up domain %s on %s: %s", name, h->uri, lv_msg());
+			return -EIO;
+		}
 		manager_meta_t m;
 		int own = read_marker(other, &m);
 		if (own == 1) {
-			*err = xasprintf("a domain named %s already exists on %s (cvmctl CVM %s)", want->name, h->uri,
+			*err = xasprintf("a domain named %s already exists on %s (cvmctl CVM %s)", name, h->uri,
 			                 m.id ? m.id : "?");
 			manager_meta_free(&m);
 		} else {
-			*err = xasprintf("a domain named %s that cvmctl does not own already exists on %s", want->name,
-			                 h->uri);
+			*err = xasprintf("a domain named %s that cvmctl does not own already exists on %s", name, h->uri);
 		}
 		return -EEXIST;
 	}
+	return 0;
+}
+
+static int create_new(provider_t *p, mhost_t *h, virConnectPtr c, const cvm_desired_t *want, char **err) {
+	int r = name_taken(p, want->name, err);
+	if (r < 0) return r;
 	unsigned long libver;
 	if (virConnectGetLibVersion(c, &libver) < 0) {
 		*err = xasprintf("cannot read the libvirt version of %s: %s", h->uri, lv_msg());
 		return -EIO;
 	}
-	int r = write_shares(p, c, h, want, err);
+	r = write_shares(p, c, h, want, err);
 	if (r < 0) return r;
 	_cleanup_free_ char *certs = manager_share_path(p->share_dir, want->id, "certs");
 	_cleanup_free_ char *env = manager_share_path(p->share_dir, want->id, "env");
