@@ -45,15 +45,16 @@ else
 	need libssl-dev; need libvirt-dev; need libsqlite3-dev; need libmicrohttpd-dev
 fi
 
-# libinotifytools ships no .pc: look for the header and ask the compiler
-# driver whether it can find the library (it echoes the bare name if not).
+# libinotifytools ships no .pc: look for the header and the linker's .so
+# where Debian puts them (a glob, not a compiler run: this is the fast path).
 if [ ! -f /usr/include/inotifytools/inotifytools.h ]; then
 	need libinotifytools0-dev
-elif have_cmd cc; then
-	case "$(cc -print-file-name=libinotifytools.so 2>/dev/null)" in
-	/*) ;;
-	*) need libinotifytools0-dev ;;
-	esac
+else
+	found=
+	for f in /usr/lib/*/libinotifytools.so /usr/lib/libinotifytools.so; do
+		[ -e "$f" ] && found=1
+	done
+	[ -n "$found" ] || need libinotifytools0-dev
 fi
 
 # Runtime parts of the demo and the end-to-end tests: a private libvirtd
@@ -74,14 +75,15 @@ fi
 # Debian's libvirtd (as root) aborts at start unless the QEMU driver's
 # compiled-in user exists; libvirt-daemon-system would create it, but we
 # install only libvirt-daemon. An unprivileged libvirtd does not need it.
+uid=$(id -u)
 need_user=0
-if [ "$(id -u)" = 0 ] && ! getent passwd libvirt-qemu >/dev/null 2>&1; then
+if [ "$uid" = 0 ] && ! getent passwd libvirt-qemu >/dev/null 2>&1; then
 	need_user=1
 fi
 
 [ -z "$missing" ] && [ "$need_user" = 0 ] && exit 0
 
-if [ "$(id -u)" != 0 ]; then
+if [ "$uid" != 0 ]; then
 	echo "cvmctl: missing Debian packages: $missing" >&2
 	echo "  install them with: sudo apt-get install --no-install-recommends $missing" >&2
 	echo "  (or run: sudo make deps)" >&2
