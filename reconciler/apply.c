@@ -152,9 +152,10 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 			free(j->rec.placement);
 			j->rec.placement = where;
 		}
-		/* Every create attempt has its own idempotency key. */
+		/* Every create attempt has its own idempotency key: only the
+		 * resume of a recorded, unfinished create (Creating) keeps it. */
 		char attempt[37];
-		if (!j->rec.attempt || a->kind == ACT_REPLACE || !keep) {
+		if (!j->rec.attempt || a->kind == ACT_REPLACE || !keep || a->record->status != ST_CREATING) {
 			uuid_generate_v4(attempt);
 			set_str(&j->rec.attempt, attempt);
 		}
