@@ -605,7 +605,7 @@ static char *scope_conflicts(const plan_input_t *in) {
 			if (r->status == ST_INACTIVE || streq(r->scope, in->scope) || !streq(r->name, c->name)) continue;
 			if (sb.len) sb_add(&sb, "\n");
 			sb_addf(&sb,
-			        "%s:%d:%d: cvm '%s' is active in scope '%s'; names are unique among the active CVMs of a "
+			        "%s:%d:%d: metadata.name: cvm '%s' is active in scope '%s'; names are unique among the active CVMs of a "
 			        "state",
 			        c->pos.file ? c->pos.file : "<specs>", c->pos.line, c->pos.col, c->name,
 			        r->scope ? r->scope : "");

@@ -98,6 +98,11 @@ void store_unlock(store_t *s) {
 	if (s->lock_fd < 0) return;
 	/* The file stays: deleting it would let a waiter that already opened
 	 * it lock an orphan while a newcomer locks a new file. */
+	/* Forget the holder before letting go: a later holder that records
+	 * nothing (flock(1), an older cvmctl) must not be named as us. */
+	if (ftruncate(s->lock_fd, 0) < 0) {
+		/* the lock is released below all the same */
+	}
 	flock(s->lock_fd, LOCK_UN);
 	close(s->lock_fd);
 	s->lock_fd = -1;

@@ -163,7 +163,7 @@ test_expect_success 'a name active in scope a, used in scope b, is exit 3 and ch
 	snapshot before &&
 	write_cvm team-b/a-2.yaml a-2 &&
 	test_expect_code 3 cvmctl reconcile -f team-b --once --scope b >out 2>err &&
-	grep "^cvmctl: error: team-b/a-2.yaml:1:1: cvm .a-2. is active in scope .a.; names are unique among the active CVMs of a state$" err &&
+	grep "^cvmctl: error: team-b/a-2.yaml:1:1: metadata.name: cvm .a-2. is active in scope .a.; names are unique among the active CVMs of a state$" err &&
 	test_expect_code 3 cvmctl plan -f team-b --scope b >out 2>err &&
 	snapshot after &&
 	test_cmp before.records after.records &&

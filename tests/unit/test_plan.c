@@ -687,7 +687,7 @@ static void test_name_active_in_other_scope_is_invalid(void **state) {
 	add_record(f, c, old_id(1), "team-b", ST_RUNNING, H1);
 	assert_int_equal(run_plan(f), -EINVAL);
 	assert_int_equal(f->plan.n, 0);
-	assert_string_equal(f->plan.invalid, "specs/cvms.yaml:13:1: cvm 'shared' is active in scope 'team-b'; names are "
+	assert_string_equal(f->plan.invalid, "specs/cvms.yaml:13:1: metadata.name: cvm 'shared' is active in scope 'team-b'; names are "
 	                                     "unique among the active CVMs of a state");
 
 	/* Inactive there: the name is free */
