@@ -277,7 +277,8 @@ static int manager_observe(provider_t *p, observation_t *out, char **err) {
 		_cleanup_conn_ virConnectPtr c = NULL;
 		_cleanup_free_ char *why = NULL;
 		if (host_conn(h, &c, &why) < 0 || observe_host(h, c, out, &why) < 0) {
-			log_warn("provider %s: host %s is unknown this pass: %s", p->name, h->uri, why);
+			/* Reported once, by the reconciler, which knows what it means
+			 * for the pass (its CVMs are Unknown). */
 			add_unknown(out, h->uri, why);
 		}
 	}
