@@ -68,8 +68,14 @@ if [ "$want_test" = 1 ]; then
 	have_cmd openssl || need openssl
 	have_cmd hyperfine || need hyperfine
 	have_cmd sqlite3 || need sqlite3
-	# The end-to-end tests read cvmctl's JSON output with jq.
+	# The end-to-end tests read cvmctl's JSON output with jq, and show
+	# with strace that validate opens no connection; the benchmarks use bc;
+	# the cloud-init test lints the guest refresher with shellcheck.
 	have_cmd jq || need jq
+	have_cmd strace || need strace
+	have_cmd bc || need bc
+	have_cmd shellcheck || need shellcheck
+	have_cmd timeout || need coreutils
 fi
 
 # Debian's libvirtd (as root) aborts at start unless the QEMU driver's
