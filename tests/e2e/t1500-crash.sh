@@ -281,15 +281,19 @@ aim_kills() {
 	KILLS_untouched=0 KILLS_partial=0 KILLS_complete=0
 }
 
-# random_kill UNTOUCHED COMPLETE: kill_run and classify; a kill that came
-# before anything happened left the world as it was, so it is tried again
-# (up to three kills).
+# random_kill UNTOUCHED COMPLETE RESET: kill_run and classify, up to four
+# times until a kill lands mid-pass. A kill that came before anything
+# happened left the world as it was and is simply tried again; after one
+# that came too late, RESET (a command) sets the scene again.
 random_kill() {
-	local tries=3
+	local tries=4
 	while :; do
 		kill_run --concurrency 1 && classify "$1" "$2" || return 1
 		tries=$((tries - 1))
-		[ "$HOW" = untouched ] && [ "$tries" -gt 0 ] || return 0
+		[ "$HOW" != partial ] && [ "$tries" -gt 0 ] || return 0
+		if [ "$HOW" = complete ]; then
+			eval "$3" || return 1
+		fi
 	done
 }
 
@@ -339,10 +343,10 @@ for at in after-intent-commit after-define:4 after-start:7 before-status-commit;
 done
 
 aim_kills create "${T_INTENT:-150}" "${T_STATUS:-400}"
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4; do
 	test_expect_success "random SIGKILL $i of a creating pass; the rerun converges" '
 		wipe "kill-$i" && want $ALL &&
-		random_kill "$NONE" "$ALL_UP" &&
+		random_kill "$NONE" "$ALL_UP" "wipe kill-$i-again && want \$ALL" &&
 		rerun &&
 		check_converged $ALL &&
 		survived $ALL
@@ -402,7 +406,7 @@ test_expect_success 'lost state after a crash mid-define: adoption keeps every U
 
 test_expect_success 'random SIGKILL, then the state is lost; adoption converges' '
 	wipe lost-kill && want $ALL &&
-	random_kill "$NONE" "$ALL_UP" &&
+	random_kill "$NONE" "$ALL_UP" "wipe lost-kill-again && want \$ALL" &&
 	inst=$(installation) &&
 	rm -rf "$ST" &&
 	rerun ${inst:+--installation-id "$inst"} &&
@@ -414,7 +418,7 @@ test_expect_success 'random SIGKILL, then the state is lost; adoption converges'
 test_expect_success 'random kills of creating passes landed mid-pass' '
 	cat "$TRASH/kills.create" &&
 	echo "window $KILL_LO..$KILL_HI ms: $KILLS_partial partial, $KILLS_untouched untouched, $KILLS_complete complete" &&
-	test "$KILLS_partial" -ge 2
+	test "$KILLS_partial" -ge 3
 '
 
 # ---- a deleting pass -------------------------------------------------------
@@ -468,7 +472,8 @@ for i in 1 2 3; do
 	test_expect_success "random SIGKILL $i of a deleting pass$lost; the rerun converges" '
 		converge "del-kill-$i" $ALL &&
 		want $KEEP &&
-		random_kill "$ALL_UP" "$KEPT" && inst=$(installation) &&
+		random_kill "$ALL_UP" "$KEPT" "converge del-kill-$i-again \$ALL && want \$KEEP" &&
+		inst=$(installation) &&
 		if [ -n "$lost" ]; then rm -rf "$ST"; fi &&
 		rerun ${lost:+--installation-id "$inst"} &&
 		check_converged $KEEP &&
