@@ -305,7 +305,8 @@ void crash_point(const char *name) {
 	size_t nl = strlen(name);
 	if (strncmp(want, name, nl) != 0 || (want[nl] != 0 && want[nl] != ':')) return;
 	int n = want[nl] == ':' ? atoi(want + nl + 1) : 1;
-	if (++hits >= n) {
+	/* Workers reach the same point concurrently: count atomically. */
+	if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) >= n) {
 		fprintf(stderr, "cvmctl: crash point %s reached, killing myself\n", name);
 		kill(getpid(), SIGKILL);
 	}
