@@ -145,14 +145,18 @@ test_expect_success "start" '
 	libvirtd_start x y &&
 	for n in x y; do
 		echo "$(libvirtd_pid $n) $(libvirtd_holder_pid $n) $(libvirtd_dir $n)"
-	done >"$PIDS"
+	done >"$PIDS.tmp"
 '
 if [ -n "${HANG:-}" ]; then
 	# wait, unlike a foreground command, lets the TERM trap run at once.
 	sleep 60 &
 	test_atexit "kill $!"
+	# Only now tell the parent: bash can lose a trap that fires while
+	# it parses a $(...) in a body.
+	mv "$PIDS.tmp" "$PIDS"
 	wait $!
 fi
+mv "$PIDS.tmp" "$PIDS" 2>/dev/null
 test_done
 EOF
 chmod +x daemons.sh
@@ -177,7 +181,8 @@ test_expect_success 'so does SIGTERM (the runner timeout)' '
 	test_wait_for 15 "test -s pids2" &&
 	kill -TERM "$child" &&
 	test_expect_code 143 wait "$child" &&
-	test_daemons_gone pids2
+	test_daemons_gone pids2 ||
+	{ cat out; false; }
 '
 
 test_done
