@@ -279,3 +279,30 @@ int store_set_setting(store_t *s, const char *key, const char *value) {
 	store_bind_text(st, 2, value);
 	return store_step_done(s, st);
 }
+
+int store_collect(store_t *s, sqlite3_stmt *st, size_t size, store_row_fn row, void (*free_all)(void *v, size_t n),
+                  void **out, size_t *n) {
+	char *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc, r = 0;
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 16;
+			v = xrealloc(v, cap * size);
+		}
+		memset(v + len * size, 0, size);
+		r = row(s, st, v + len * size);
+		len++;
+		if (r < 0) break;
+	}
+	if (r >= 0 && rc != SQLITE_DONE) r = store_sqlerr(s);
+	if (r < 0) {
+		free_all(v, len);
+		return r;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+}

@@ -123,6 +123,9 @@ int store_get_cert(store_t *s, const char *serial, cert_record_t *out) {
 	return r;
 }
 
+static int cert_row(store_t *s, sqlite3_stmt *st, void *elem) { return cert_from_row(s, st, elem); }
+static void cert_free_all(void *v, size_t n) { cert_records_free(v, n); }
+
 int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n) {
 	*out = NULL;
 	*n = 0;
@@ -133,24 +136,5 @@ int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t
 	                      &st);
 	if (r < 0) return r;
 	store_bind_text(st, 1, cvm_id);
-	cert_record_t *v = NULL;
-	size_t len = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		r = cert_from_row(s, st, &v[len]);
-		len++;
-		if (r < 0) break;
-	}
-	if (r >= 0 && rc != SQLITE_DONE) r = store_sqlerr(s);
-	if (r < 0) {
-		cert_records_free(v, len);
-		return r;
-	}
-	*out = v;
-	*n = len;
-	return 0;
+	return store_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
 }

@@ -147,6 +147,9 @@ int store_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out) {
 	return r;
 }
 
+static int cvm_row(store_t *s, sqlite3_stmt *st, void *elem) { return cvm_from_row(s, st, elem); }
+static void cvm_free_all(void *v, size_t n) { cvm_records_free(v, n); }
+
 int store_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n) {
 	*out = NULL;
 	*n = 0;
@@ -157,26 +160,7 @@ int store_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n
 	                      &st);
 	if (r < 0) return r;
 	store_bind_text(st, 1, scope);
-	cvm_record_t *v = NULL;
-	size_t len = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		r = cvm_from_row(s, st, &v[len]);
-		len++;
-		if (r < 0) break;
-	}
-	if (r >= 0 && rc != SQLITE_DONE) r = store_sqlerr(s);
-	if (r < 0) {
-		cvm_records_free(v, len);
-		return r;
-	}
-	*out = v;
-	*n = len;
-	return 0;
+	return store_collect(s, st, sizeof(cvm_record_t), cvm_row, cvm_free_all, (void **)out, n);
 }
 
 int store_add_event(store_t *s, const char *cvm_id, const char *kind, const char *message) {
@@ -193,6 +177,16 @@ int store_add_event(store_t *s, const char *cvm_id, const char *kind, const char
 	return r;
 }
 
+static int event_row(store_t *s, sqlite3_stmt *st, void *elem) {
+	(void)s;
+	cvm_event_t *e = elem;
+	e->at = sqlite3_column_int64(st, 0);
+	e->kind = store_col_strdup(st, 1);
+	e->message = store_col_strdup(st, 2);
+	return 0;
+}
+static void event_free_all(void *v, size_t n) { cvm_events_free(v, n); }
+
 int store_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n) {
 	*out = NULL;
 	*n = 0;
@@ -200,27 +194,7 @@ int store_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t 
 	int r = store_prepare(s, "SELECT at, kind, message FROM events WHERE cvm_id = ?1 ORDER BY at, seq", &st);
 	if (r < 0) return r;
 	store_bind_text(st, 1, cvm_id);
-	cvm_event_t *v = NULL;
-	size_t len = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		v[len].at = sqlite3_column_int64(st, 0);
-		v[len].kind = store_col_strdup(st, 1);
-		v[len].message = store_col_strdup(st, 2);
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = store_sqlerr(s);
-		cvm_events_free(v, len);
-		return r;
-	}
-	*out = v;
-	*n = len;
-	return 0;
+	return store_collect(s, st, sizeof(cvm_event_t), event_row, event_free_all, (void **)out, n);
 }
 
 void cvm_events_free(cvm_event_t *v, size_t n) {

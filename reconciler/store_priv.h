@@ -33,6 +33,12 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Steps a statement that returns no row. */
 int store_step_done(store_t *s, sqlite3_stmt *st);
 char *store_col_strdup(sqlite3_stmt *st, int i);
+/* Steps st to the end, turning each row into one element of a growing
+ * array with row() (elements of `size` bytes). On error the elements made
+ * so far are released with free_all() and nothing is returned. */
+typedef int (*store_row_fn)(store_t *s, sqlite3_stmt *st, void *elem);
+int store_collect(store_t *s, sqlite3_stmt *st, size_t size, store_row_fn row, void (*free_all)(void *v, size_t n),
+                  void **out, size_t *n);
 
 /* Schema (store_schema.c): brings the database to the current version.
  * -EPROTO if it is newer than this program knows. */
