@@ -554,6 +554,12 @@ static void rotate_certificates(pass_t *p, job_t *jobs, size_t n_jobs, apply_sum
 			                                     err ? err : strerror(-r));
 			log_error("%s (%s): %s", j->rec.name, j->rec.id, msg);
 			store_add_event(p->store, j->rec.id, "failed", msg);
+			set_str(&j->rec.last_error, msg);
+			store_put_cvm(p->store, &j->rec);
+		} else if (j->rec.last_error) {
+			free(j->rec.last_error);
+			j->rec.last_error = NULL;
+			store_put_cvm(p->store, &j->rec);
 		}
 		free(err);
 	}
