@@ -13,6 +13,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -f "$RUN"/*/libvirtd.pid
 }
 trap cleanup EXIT
 
@@ -57,7 +58,13 @@ echo
 run list
 echo
 echo "# A second pass, in a new process, has nothing to do:"
-run reconcile -f "$SRC/examples/lab" --once
+run reconcile -f "$SRC/examples/lab" --once | tee "$RUN/second-pass.out"
+if ! grep -q ": 0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 3 up to date; 0 failed" \
+	"$RUN/second-pass.out"; then
+	echo "demo: the second pass was expected to do nothing" >&2
+	exit 1
+fi
 echo
+# set -e stops the demo here if plan finds anything to do (exit 2).
 run plan -f "$SRC/examples/lab" --detailed-exitcode
-echo "plan --detailed-exitcode exited $?"
+echo "plan --detailed-exitcode exited 0: the world matches the specs."

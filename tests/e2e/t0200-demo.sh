@@ -1,0 +1,50 @@
+#!/bin/bash
+# make demo's script, run as a newcomer would, twice: it shows the CVMs it
+# created (NAME, ID, URL, BACKEND, STATUS), a second pass in a new process
+# does nothing, plan --detailed-exitcode exits 0, and the second run gives
+# the same result (same CVMs, same placement, all Running).
+
+. "$(dirname "$0")/lib.sh"
+
+# The demo's fixed paths (/tmp/cvmctl-demo, build/demo-state) are its own;
+# no other test uses them.
+summary() { # the table without the ids (new ones every run)
+	sed -n "/^\$ cvmctl list\$/,/^\$/p" "$1" | awk "NF >= 5 { print \$1, \$3 ~ /:7002\$/ ? \"url\" : \$3, \$4, \$5 }"
+}
+
+test_expect_success 'the demo runs' '
+	"$SRCDIR/examples/demo.sh" "$CVMCTL" >run1.out 2>run1.err
+'
+
+test_expect_success 'it prints the CVMs it created: NAME, ID, URL, BACKEND, STATUS' '
+	summary run1.out >table1 &&
+	cat >expect <<-\EOF &&
+	NAME URL BACKEND STATUS
+	analytics-01 url manager/lab Running
+	analytics-02 url manager/lab Running
+	inference-01 url manager/lab Running
+	EOF
+	test_cmp expect table1 &&
+	grep -c "^created " run1.out >n && echo 3 >expect && test_cmp expect n
+'
+
+test_expect_success 'the second pass did nothing and plan found nothing' '
+	grep -q "0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 3 up to date; 0 failed, 0 unknown, 0 refused." run1.out &&
+	grep -q "^No changes. 3 CVMs up to date.$" run1.out
+'
+
+test_expect_success 'a second run gives the same result' '
+	"$SRCDIR/examples/demo.sh" "$CVMCTL" >run2.out 2>run2.err &&
+	summary run2.out >table2 &&
+	test_cmp table1 table2 &&
+	grep "^created " run1.out | awk "{ print \$1, \$2, \$4 }" >placed1 &&
+	grep "^created " run2.out | awk "{ print \$1, \$2, \$4 }" >placed2 &&
+	test_cmp placed1 placed2
+'
+
+test_expect_success 'the demo leaves no daemon behind' '
+	! pgrep -f "/tmp/cvmctl-demo/host-[12]/libvirtd.conf" &&
+	! pgrep -f "socket=/tmp/cvmctl-demo/host-[12]/libvirt-sock"
+'
+
+test_done
