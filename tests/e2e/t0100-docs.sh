@@ -51,4 +51,10 @@ test_expect_success 'the exit codes in the man page are the ones in common/exitc
 	grep -q "EXIT_CHANGES = 2" "$SRCDIR/common/exitcode.h"
 '
 
+test_expect_success 'every example tree is valid as it stands' '
+	for d in "$SRCDIR"/examples/*/; do
+		cvmctl validate -f "$d" >out || { echo "$d does not validate"; exit 1; }
+	done
+'
+
 test_done
