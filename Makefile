@@ -2,6 +2,8 @@
 #   make            build build/cvmctl
 #   make demo       reconcile the examples against a private test-driver libvirtd
 #   make check      sanitizer build (ASan + UBSan, crash-point hooks) and every test
+#   make bench      benchmarks (tests/bench), ratios against baselines run alongside
+#   make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR=
 # Missing Debian packages are installed by scripts/deps.sh when run as root.
 
@@ -53,7 +55,25 @@ $(O)/tests/tools/%: $(O)/tests/tools/%.o $(O)/libcvm.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-unit-bins: $(UNIT_BINS) $(TOOL_BINS)
+# Fuzz targets: replayed over their corpus by `make check` (standalone.c),
+# fuzzed for real by `make fuzz` (clang's libFuzzer).
+FUZZ_SRCS := $(filter-out tests/fuzz/standalone.c,$(sort $(wildcard tests/fuzz/*.c)))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
+
+$(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(O)/libcvm.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh --fuzz
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
+		-o build/fuzz/fuzz_specs tests/fuzz/fuzz_specs.c common/*.c specs/*.c $(PKG_LIBS)
+	build/fuzz/fuzz_specs -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=5 \
+		build/fuzz/corpus tests/fuzz/corpus/specs
 
 # Installs (as root) or names (otherwise) the Debian packages the build,
 # the tests and the demo need; a no-op once they are there.
@@ -86,4 +106,4 @@ clean:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 .SECONDARY:
-.PHONY: all check demo bench install clean deps deps-checked unit-bins
+.PHONY: all check demo bench fuzz install clean deps deps-checked unit-bins

@@ -9,10 +9,12 @@
 set -u
 
 want_test=0
+want_fuzz=0
 case "${1:-}" in
 --test) want_test=1 ;;
+--fuzz) want_fuzz=1 ;;
 "") ;;
-*) echo "usage: $0 [--test]" >&2; exit 2 ;;
+*) echo "usage: $0 [--test|--fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -61,6 +63,12 @@ fi
 # (test driver) and virsh for the holder connection.
 [ -x /usr/sbin/libvirtd ] || need libvirt-daemon
 have_cmd virsh || need libvirt-clients
+
+if [ "$want_fuzz" = 1 ]; then
+	# make fuzz: clang with its libFuzzer runtime.
+	have_cmd clang || need clang
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need libclang-rt-14-dev
+fi
 
 if [ "$want_test" = 1 ]; then
 	[ -f /usr/include/cmocka.h ] || need libcmocka-dev

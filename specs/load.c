@@ -110,6 +110,15 @@ static int read_stdin(char **out, size_t *len) {
 	return 0;
 }
 
+static void load_text(struct load *l, const char *file, const char *buf, size_t len) {
+	yfile_t yf;
+	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
+	/* Documents before a syntax error still get their own checks. */
+	for (size_t i = 0; i < yf.n_docs; i++)
+		if (yf.docs[i].root) walk_document(l, file, yf.docs[i].root);
+	yaml_tree_free(&yf);
+}
+
 static void load_file(struct load *l, const char *path) {
 	spec_set_t *s = l->set;
 	const char *name = strcmp(path, "-") ? path : STDIN_NAME;
@@ -126,12 +135,34 @@ static void load_file(struct load *l, const char *path) {
 		return;
 	}
 
-	yfile_t yf;
-	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
-	/* Documents before a syntax error still get their own checks. */
-	for (size_t i = 0; i < yf.n_docs; i++)
-		if (yf.docs[i].root) walk_document(l, file, yf.docs[i].root);
-	yaml_tree_free(&yf);
+	load_text(l, file, buf, len);
+}
+
+/* The checks across documents, then the result: all or nothing. */
+static int finish_load(struct load *l, spec_set_t *set, spec_set_t *out, size_t before) {
+	diags_t *d = l->d;
+	validate_set(l);
+	free(l->px);
+	free(l->cx);
+
+	if (d->n > before) {
+		spec_set_free(set);
+		return -EINVAL;
+	}
+	spec_set_hash_all(set);
+	*out = *set;
+	return 0;
+}
+
+int spec_load_buffer(const char *name, const char *buf, size_t len, spec_set_t *out, diags_t *d) {
+	*out = (spec_set_t){0};
+	size_t before = d->n;
+	spec_set_t set = {0};
+	struct load l = {.d = d, .set = &set};
+	set.files = xcalloc(1, sizeof *set.files);
+	set.files[set.n_files++] = xstrdup(name);
+	load_text(&l, set.files[0], buf, len);
+	return finish_load(&l, &set, out, before);
 }
 
 int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t *d) {
@@ -145,18 +176,7 @@ int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t
 	struct load l = {.d = d, .set = &set, .incomplete = d->n > before};
 	for (size_t i = 0; i < fl.n; i++) load_file(&l, fl.v[i]);
 	filelist_free(&fl);
-
-	validate_set(&l);
-	free(l.px);
-	free(l.cx);
-
-	if (d->n > before) {
-		spec_set_free(&set);
-		return -EINVAL;
-	}
-	spec_set_hash_all(&set);
-	*out = set;
-	return 0;
+	return finish_load(&l, &set, out, before);
 }
 
 void spec_set_free(spec_set_t *s) {

@@ -118,6 +118,9 @@ void diags_free(diags_t *d);
  * set (names, references, limits). Returns 0, or -EINVAL with every problem
  * of the load in *d (nothing partial is returned in *out then). */
 int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t *d);
+/* The same for one document stream held in memory, named `name` in
+ * diagnostics (fuzzing, and callers that already read the file). */
+int spec_load_buffer(const char *name, const char *buf, size_t len, spec_set_t *out, diags_t *d);
 void spec_set_free(spec_set_t *s);
 
 /* The CVM's effective control-plane URL and CA file after provider defaults. */
