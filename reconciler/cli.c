@@ -45,6 +45,43 @@ int open_store(store_t **out) {
 	return 0;
 }
 
+static char *ephemeral_dir; /* the empty state a reading command made */
+
+int open_store_for_reading(store_t **out) {
+	_cleanup_free_ char *db = xasprintf("%s/state.db", state_dir());
+	if (access(db, F_OK) == 0) return open_store(out);
+	log_debug("no state in %s yet: reading an empty one", state_dir());
+	const char *tmp = getenv("TMPDIR");
+	_cleanup_free_ char *tmpl = xasprintf("%s/cvmctl-empty.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		log_error("cannot make a temporary directory: %s", strerror(errno));
+		return EXIT_FAILED;
+	}
+	ephemeral_dir = xstrdup(tmpl);
+	int r = store_open(ephemeral_dir, G.installation, out);
+	if (r < 0) {
+		log_error("cannot open an empty state: %s", strerror(-r));
+		close_store(*out);
+		*out = NULL;
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+void close_store(store_t *s) {
+	if (s) store_close(s);
+	if (!ephemeral_dir) return;
+	/* Only what store_open makes lives there. */
+	static const char *const files[] = {"state.db", "state.db-wal", "state.db-shm", "lock"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", ephemeral_dir, files[i]);
+		unlink(f);
+	}
+	rmdir(ephemeral_dir);
+	free(ephemeral_dir);
+	ephemeral_dir = NULL;
+}
+
 int lock_store(store_t *s) {
 	_cleanup_free_ char *holder = NULL;
 	int r = store_lock(s, G.lock_timeout_ms, &holder);

@@ -26,6 +26,12 @@ const char *state_dir(void);
 
 /* Opens the store, reporting failure. Returns 0 or an exit code. */
 int open_store(store_t **out);
+/* For commands that only read (plan, list, get, cert list/download): a
+ * state that does not exist yet is not created; they see an empty one
+ * (in a private temporary directory, removed by close_store). */
+int open_store_for_reading(store_t **out);
+void close_store(store_t *s);
+
 /* Takes the writer lock, reporting who holds it on timeout. 0 or exit code. */
 int lock_store(store_t *s);
 

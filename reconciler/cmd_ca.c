@@ -142,7 +142,7 @@ static int ca_download_or_crl(int argc, char **argv, bool crl) {
 	}
 	if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	store_t *st = NULL;
-	int code = open_store(&st);
+	int code = crl ? open_store(&st) : open_store_for_reading(&st);
 	if (code) return code;
 	pki_ca_t *ca = NULL;
 	char *err = NULL;
@@ -187,7 +187,7 @@ out:
 	free(out);
 	free(err);
 	pki_ca_free(ca);
-	store_close(st);
+	close_store(st);
 	return code;
 }
 

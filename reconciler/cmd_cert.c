@@ -24,13 +24,13 @@ static const char *display_status(const cert_record_t *c, int64_t now) {
 
 /* Opens the state, takes the lock when `write`, and finds the CVM. */
 static int open_cvm(const char *name_or_id, bool write, store_t **st, cvm_record_t *r) {
-	int code = open_store(st);
+	int code = write ? open_store(st) : open_store_for_reading(st);
 	if (code) return code;
 	if (write && (code = lock_store(*st))) goto fail;
 	if ((code = find_cvm_or_fail(*st, name_or_id, r))) goto fail;
 	return 0;
 fail:
-	store_close(*st);
+	close_store(*st);
 	*st = NULL;
 	return code;
 }
@@ -121,7 +121,7 @@ static int cert_list(int argc, char **argv) {
 out:
 	cert_records_free(v, n);
 	cvm_record_free(&r);
-	store_close(st);
+	close_store(st);
 	return code;
 }
 
@@ -197,7 +197,7 @@ out:
 	pki_ca_free(ca);
 	cert_record_free(&cert);
 	cvm_record_free(&r);
-	store_close(st);
+	close_store(st);
 	return code;
 }
 
@@ -294,7 +294,7 @@ out:
 	cert_record_free(&cert);
 	cert_record_free(&cur);
 	cvm_record_free(&r);
-	store_close(st);
+	close_store(st);
 	return code;
 }
 
@@ -373,7 +373,7 @@ out:
 	pki_ca_free(ca);
 	cert_record_free(&old);
 	cvm_record_free(&r);
-	store_close(st);
+	close_store(st);
 	return code;
 }
 

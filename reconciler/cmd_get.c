@@ -36,11 +36,11 @@ int cmd_get(int argc, char **argv) {
 	if (argc - optind != 1) return usage_error("get", "needs exactly one NAME or ID");
 
 	store_t *st = NULL;
-	int code = open_store(&st);
+	int code = open_store_for_reading(&st);
 	if (code) return code;
 	cvm_record_t r = {0};
 	if ((code = find_cvm_or_fail(st, argv[optind], &r))) {
-		store_close(st);
+		close_store(st);
 		return code;
 	}
 	cvm_event_t *ev = NULL;
@@ -86,6 +86,6 @@ out:
 	cvm_events_free(ev, n_ev);
 	cert_records_free(certs, n_certs);
 	cvm_record_free(&r);
-	store_close(st);
+	close_store(st);
 	return code;
 }

@@ -144,13 +144,13 @@ int cmd_list(int argc, char **argv) {
 	if (optind < argc) return usage_error("list", "unexpected argument '%s'", argv[optind]);
 
 	store_t *st = NULL;
-	int code = open_store(&st);
+	int code = open_store_for_reading(&st);
 	if (code) return code;
 	cvm_record_t *v = NULL;
 	size_t n = 0;
 	if (store_list_cvms(st, NULL, &v, &n) < 0) {
 		log_error("cannot read the state: %s", store_errmsg(st));
-		store_close(st);
+		close_store(st);
 		return EXIT_FAILED;
 	}
 	pass_t p = {0};
@@ -214,6 +214,6 @@ out:
 	if (do_refresh && o.n_paths) pass_free(&p);
 	if (rb) recorded_free(rb, n_lv);
 	cvm_records_free(v, n);
-	store_close(st);
+	close_store(st);
 	return code;
 }

@@ -47,7 +47,7 @@ int cmd_plan(int argc, char **argv) {
 	if (o.n_paths == 0) return usage_error("plan", "no specs given: use -f FILE|DIR|-");
 
 	store_t *st = NULL;
-	int code = open_store(&st);
+	int code = open_store_for_reading(&st);
 	if (code) return code;
 	pass_t p;
 	code = pass_prepare(&p, st, G.scope, &o);
@@ -63,6 +63,6 @@ int cmd_plan(int argc, char **argv) {
 		if (detailed && p.plan.n_changes) code = exit_merge(code, EXIT_CHANGES);
 	}
 	pass_free(&p);
-	store_close(st);
+	close_store(st);
 	return code;
 }
