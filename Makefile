@@ -17,7 +17,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security -Wvla -Wstrict-prototypes \
-          -Wmissing-prototypes -fno-common -I. $(PKG_CFLAGS)
+          -Wmissing-prototypes -fno-common -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -I. $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -linotifytools -lpthread
 
 # SAN=1: the test build. Sanitizers stop at the first report, and the
