@@ -168,7 +168,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		if (need_cert) {
 			char *err = NULL;
 			int r = ACTX.ca ? certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now_s(),
-			                              a->spec->certs.validity_s, true, NULL, &err)
+			                              a->spec->certs.validity_s, NULL, true, NULL, &err)
 			                : -ENOKEY;
 			if (r < 0) {
 				job_fail(j, r, err ? err : xasprintf("no CA: %s", ACTX.ca_err ? ACTX.ca_err : "unknown"));
@@ -520,7 +520,7 @@ static void rotate_certificates(pass_t *p, job_t *jobs, size_t n_jobs, apply_sum
 		if (due) {
 			cert_record_t fresh = {0};
 			if (store_begin(p->store) < 0) continue;
-			r = certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now, j->a->spec->certs.validity_s, true,
+			r = certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now, j->a->spec->certs.validity_s, NULL, true,
 			                &fresh, &err);
 			if (r == 0) {
 				_cleanup_free_ char *msg = xasprintf("certificate %s issued, valid until %lld", fresh.serial,

@@ -39,13 +39,14 @@ int certs_open_ca(store_t *st, bool create, pki_ca_t **ca, char **err) {
 }
 
 int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
-                bool is_default, cert_record_t *out, char **err) {
+                const char *key_type, bool is_default, cert_record_t *out, char **err) {
 	const char *dns[] = {name};
 	pki_issue_req_t req = {
 		.common_name = name,
 		.cvm_id = id,
 		.dns_names = dns,
 		.n_dns = 1,
+		.key_type = key_type,
 		.not_before = now,
 		.validity_s = validity_s,
 	};

@@ -17,11 +17,12 @@
 int certs_open_ca(store_t *st, bool create, pki_ca_t **ca, char **err);
 char *certs_ca_dir(store_t *st);
 
-/* Issues a certificate for CVM (id, name) valid from `now` for validity_s,
- * writes its key file and records it (in the caller's transaction, if any).
- * A default certificate supersedes the CVM's previous default. */
+/* Issues a certificate for CVM (id, name) valid from `now` for validity_s
+ * with a fresh key of key_type (NULL: PKI_DEFAULT_KEY_TYPE), writes its key
+ * file and records it (in the caller's transaction, if any). A default
+ * certificate supersedes the CVM's previous default. */
 int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
-                bool is_default, cert_record_t *out, char **err);
+                const char *key_type, bool is_default, cert_record_t *out, char **err);
 
 /* The CVM's current default certificate: valid (not revoked or superseded)
  * and the latest notAfter. -ENOENT if none. */

@@ -206,7 +206,7 @@ static int replace_default(store_t *st, pki_ca_t *ca, const cvm_record_t *r, con
 	char *err = NULL;
 	cert_record_t fresh = {0};
 	int64_t validity = spec_int(r, "certificates", "validity", 30 * 86400);
-	if (store_begin(st) < 0 || certs_issue(st, ca, r->id, r->name, now_s(), validity, true, &fresh, &err) < 0) {
+	if (store_begin(st) < 0 || certs_issue(st, ca, r->id, r->name, now_s(), validity, NULL, true, &fresh, &err) < 0) {
 		log_error("cannot issue a new certificate for %s: %s", r->name, err ? err : store_errmsg(st));
 		store_rollback(st);
 		free(err);
@@ -346,7 +346,7 @@ static int cert_renew_or_issue(int argc, char **argv, bool renew) {
 	}
 	/* An extra certificate (new, or the renewal of an extra one). */
 	int64_t validity = spec_int(&r, "certificates", "validity", 30 * 86400);
-	if (store_begin(st) < 0 || certs_issue(st, ca, r.id, r.name, now_s(), validity, false, &fresh, &err) < 0) {
+	if (store_begin(st) < 0 || certs_issue(st, ca, r.id, r.name, now_s(), validity, NULL, false, &fresh, &err) < 0) {
 		log_error("cannot issue a certificate for %s: %s", r.name, err ? err : store_errmsg(st));
 		store_rollback(st);
 		code = EXIT_FAILED;

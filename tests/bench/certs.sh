@@ -72,6 +72,6 @@ awk -v n="$N" -v t0="$t0" -v t1="$t1" -v d="$durable" -v f="$floor" -v kt="$KEY_
 	printf "certificates, key type %s (rates measured in this run)\n", kt
 	printf "%-50s %6s %9s %10s %10s\n", "method", "certs", "seconds", "certs/s", "vs openssl"
 	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "openssl req -new + openssl x509 -req (commands)", n, secs, base, 1
-	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "pki_issue + fsync'"'"'ed key file + SQLite commit", D[2], D[3], D[4], D[4] / base
+	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "cvmctl certs_issue: key fsynced, SQLite commit", D[2], D[3], D[4], D[4] / base
 	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "pki_issue in-process, nothing recorded (floor)", F[2], F[3], F[4], F[4] / base
 }'

@@ -1,11 +1,12 @@
-/* bench_certs: certificates issued per second by pki/, key generation
+/* bench_certs: certificates issued per second by cvmctl, key generation
  * included.
  *
  *   bench_certs durable DIR N [KEY_TYPE]
- *       a CA in DIR/ca, then per certificate: pki_issue, the key written
- *       atomically (fsync'ed) to DIR/keys/<serial>.key, and the certificate
- *       recorded in the real state store (DIR/state, SQLite WAL,
- *       synchronous=FULL) in its own transaction, as the reconciler does;
+ *       the reconciler's own path (reconciler/certs.c certs_issue), as a
+ *       create intent takes it: per CVM, one transaction in the real state
+ *       store (DIR/state, SQLite WAL, synchronous=FULL) holding its record
+ *       and its default certificate, whose key is written atomically and
+ *       fsync'ed under DIR/state/keys;
  *   bench_certs floor DIR N [KEY_TYPE]
  *       the same pki_issue calls in a tight loop, nothing written: the floor
  *       the durable path cannot beat.
@@ -20,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "pki/pki.h"
+#include "reconciler/certs.h"
 #include "reconciler/store.h"
 
 static double mono(void) {
@@ -45,36 +47,34 @@ int main(int argc, char **argv) {
 	if (n <= 0) return die("N", "must be positive");
 
 	_cleanup_free_ char *cadir = xasprintf("%s/ca", dir);
-	_cleanup_free_ char *keydir = xasprintf("%s/keys", dir);
 	_cleanup_free_ char *statedir = xasprintf("%s/state", dir);
 	_cleanup_free_ char *err = NULL;
 	pki_ca_t *ca = NULL;
 	if (pki_ca_init(cadir, key_type, &ca, &err) < 0) return die("ca init", err);
 
 	store_t *st = NULL;
-	char cvm_id[37];
-	uuid_generate_v4(cvm_id);
-	if (durable) {
-		int r = store_open(statedir, NULL, &st);
-		if (r < 0) return die("store_open", strerror(-r));
-		cvm_record_t cvm = {.name = "bench", .scope = "bench", .status = ST_RUNNING};
-		memcpy(cvm.id, cvm_id, sizeof cvm.id);
-		if (store_begin(st) < 0 || store_put_cvm(st, &cvm) < 0 || store_commit(st) < 0)
-			return die("store", store_errmsg(st));
-	}
+	if (durable && store_open(statedir, NULL, &st) < 0) return die("store", store_errmsg(NULL));
 
-	const char *dns[1];
 	int64_t now = now_s();
 	double t0 = mono();
 	for (long i = 0; i < n; i++) {
-		char name[32];
-		_cleanup_free_ char *fqdn = NULL;
+		char name[32], id[37];
 		snprintf(name, sizeof name, "web-%ld", i);
-		fqdn = xasprintf("%s.example.com", name);
-		dns[0] = fqdn;
+		uuid_generate_v4(id);
+		if (durable) {
+			cvm_record_t cvm = {.name = name, .scope = "bench", .status = ST_CREATING};
+			memcpy(cvm.id, id, sizeof cvm.id);
+			if (store_begin(st) < 0 || store_put_cvm(st, &cvm) < 0 ||
+			    certs_issue(st, ca, id, name, now, 30 * 86400, key_type, true, NULL, &err) < 0 ||
+			    store_commit(st) < 0)
+				return die("issue", err ? err : store_errmsg(st));
+			continue;
+		}
+		_cleanup_free_ char *fqdn = xasprintf("%s.example.com", name);
+		const char *dns[] = {fqdn};
 		pki_issue_req_t req = {
 			.common_name = name,
-			.cvm_id = cvm_id,
+			.cvm_id = id,
 			.dns_names = dns,
 			.n_dns = 1,
 			.key_type = key_type,
@@ -83,24 +83,6 @@ int main(int argc, char **argv) {
 		};
 		pki_issued_t is;
 		if (pki_issue(ca, &req, &is, &err) < 0) return die("issue", err);
-		if (durable) {
-			_cleanup_free_ char *key_path = xasprintf("%s/%s.key", keydir, is.serial);
-			int r = pki_write_key_file(key_path, is.key_pem);
-			if (r < 0) return die(key_path, strerror(-r));
-			cert_record_t c = {
-				.serial = is.serial,
-				.is_default = true,
-				.status = CERT_VALID,
-				.not_before = is.not_before,
-				.not_after = is.not_after,
-				.revoke_reason = -1,
-				.cert_pem = is.cert_pem,
-				.key_path = key_path,
-			};
-			memcpy(c.cvm_id, cvm_id, sizeof c.cvm_id);
-			if (store_begin(st) < 0 || store_put_cert(st, &c) < 0 || store_commit(st) < 0)
-				return die("store", store_errmsg(st));
-		}
 		pki_issued_free(&is);
 	}
 	double secs = mono() - t0;
