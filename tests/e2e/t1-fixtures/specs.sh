@@ -12,6 +12,12 @@
 #	                               if there are several, the active one)
 
 write_provider() {
+	manager_provider_yaml "$@"
+}
+
+# The body of write_provider, under a name that scripts sourcing this file
+# for their own write_provider (t30xx) can still call.
+manager_provider_yaml() {
 	local file=$1 name=$2 mem=$3 uri
 	shift 3
 	mkdir -p "$(dirname "$file")"

@@ -23,6 +23,7 @@
 #	check_key_perms            key files 0600, their directories 0700
 
 STATE=$XDG_STATE_HOME/cvmctl
+. "$E2E_DIR/t1-fixtures/specs.sh"
 SHARES=$TRASH/shares
 CVMLOG=$TRASH/cvmctl.log
 : >"$CVMLOG"
@@ -41,30 +42,10 @@ cvmctl() {
 	return "$rc"
 }
 
+# The same Provider as the t1xxx scripts', named lab, over the given hosts,
+# sharing into $SHARES.
 write_provider() {
-	local uri
-	mkdir -p specs
-	{
-		cat <<-EOF
-		apiVersion: cvmctl/v1
-		kind: Provider
-		metadata: {name: lab}
-		spec:
-		  type: manager
-		  hosts:
-		EOF
-		for uri in "$@"; do
-			printf '    - %s\n' "$uri"
-		done
-		cat <<-EOF
-		  firmware: /usr/share/ovmf/OVMF.amdsev.fd
-		  kernel: /srv/cvm-guest/bzImage
-		  initrd: /srv/cvm-guest/rootfs.cpio.gz
-		  network: default
-		  capacity: {vcpus: 64, memoryGiB: 64}
-		  shareDir: $SHARES
-		EOF
-	} >specs/providers.yaml
+	manager_provider_yaml specs/providers.yaml lab 64 "$@"
 }
 
 write_cvm() {
