@@ -2,6 +2,7 @@
 #   make            build build/cvmctl
 #   make demo       reconcile the examples against a private test-driver libvirtd
 #   make check      sanitizer build (ASan + UBSan, crash-point hooks) and every test
+#   make check-clang the unit tests built with clang (CI runs both)
 #   make bench      benchmarks (tests/bench), ratios against baselines run alongside
 #   make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -12,8 +13,11 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 PKGS := yaml-0.1 libcurl jansson openssl libvirt sqlite3 libmicrohttpd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Asked of pkg-config on first use, inside a recipe, never while the Makefile
+# is parsed: on a fresh machine the .pc files arrive only when deps-checked
+# (a prerequisite of every object) has run scripts/deps.sh.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat-security -Wvla -Wstrict-prototypes \
@@ -28,7 +32,8 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRCS := $(sort $(wildcard common/*.c specs/*.c providers/*.c providers/*/*.c pki/*.c) \
-              $(filter-out reconciler/main.c,$(wildcard reconciler/*.c)))
+              $(wildcard reconciler/*.c reconciler/store/*.c reconciler/store/*/*.c reconciler/daemon/*.c) \
+              $(filter-out reconciler/cli/main.c,$(wildcard reconciler/cli/*.c)))
 LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
@@ -44,7 +49,7 @@ $(O)/%.o: %.c | deps-checked
 $(O)/libcvm.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(O)/cvmctl: $(O)/reconciler/main.o $(O)/libcvm.a
+$(O)/cvmctl: $(O)/reconciler/cli/main.o $(O)/libcvm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libcvm.a
@@ -89,6 +94,13 @@ check:
 	$(MAKE) O=build/san SAN=1 build/san/cvmctl unit-bins
 	tests/run-tests.sh build/san
 
+# The same tree built with clang (-Werror) and its unit tests run: two
+# compilers see different mistakes.
+check-clang:
+	@scripts/deps.sh --test --clang
+	$(MAKE) O=build/clang CC=clang SAN=1 unit-bins
+	tests/run-tests.sh build/clang $(sort $(wildcard build/clang/tests/test_*))
+
 demo: all
 	examples/demo.sh $(O)/cvmctl
 
@@ -106,4 +118,4 @@ clean:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 .SECONDARY:
-.PHONY: all check demo bench fuzz install clean deps deps-checked unit-bins
+.PHONY: all check check-clang demo bench fuzz install clean deps deps-checked unit-bins

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "pki/pki.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 /* Loads the CA of the state, creating one (ECDSA P-256) on first use when
  * `create` is true. Returns 0 or -errno with *err set. */

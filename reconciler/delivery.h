@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "providers/provider.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 typedef struct shipment {
 	cvm_desired_t want;  /* points into the fields below and the record */

@@ -9,7 +9,7 @@
 
 #include "providers/provider.h"
 #include "reconciler/plan.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 #include "specs/spec.h"
 
 typedef struct pass_opts {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "providers/provider.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 #include "specs/spec.h"
 
 typedef enum action_kind {

@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "providers/provider.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 #include "specs/spec.h"
 
 void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s);

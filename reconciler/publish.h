@@ -4,7 +4,7 @@
 #define CVM_PUBLISH_H
 
 #include "pki/pki.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 /* Rewrites the delivery channel of CVM r with its current default
  * certificate. Returns 0 or -errno with *err set. */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/deps.sh [--test]: make sure the Debian packages that the build
+# scripts/deps.sh [--test] [--fuzz] [--clang]: make sure the Debian packages that the build
 # (and, with --test, the tests) need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
@@ -10,12 +10,15 @@ set -u
 
 want_test=0
 want_fuzz=0
-case "${1:-}" in
---test) want_test=1 ;;
---fuzz) want_fuzz=1 ;;
-"") ;;
-*) echo "usage: $0 [--test|--fuzz]" >&2; exit 2 ;;
-esac
+want_clang=0
+for arg in "$@"; do
+	case "$arg" in
+	--test) want_test=1 ;;
+	--fuzz) want_fuzz=1 ;;
+	--clang) want_clang=1 ;;
+	*) echo "usage: $0 [--test] [--fuzz] [--clang]" >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 need() {
@@ -63,6 +66,10 @@ fi
 # (test driver) and virsh for the holder connection.
 [ -x /usr/sbin/libvirtd ] || need libvirt-daemon
 have_cmd virsh || need libvirt-clients
+
+if [ "$want_clang" = 1 ]; then
+	have_cmd clang || need clang
+fi
 
 if [ "$want_fuzz" = 1 ]; then
 	# make fuzz: clang with its libFuzzer runtime.

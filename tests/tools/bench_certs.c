@@ -22,7 +22,7 @@
 #include "common/util.h"
 #include "pki/pki.h"
 #include "reconciler/certs.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 static double mono(void) {
 	struct timespec ts;

@@ -22,8 +22,8 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "reconciler/store.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/store.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 typedef struct fixture {
 	char base[64];
@@ -242,7 +242,7 @@ static void test_future_schema_refused(void **state) {
 	store_close(s);
 	int future = store_schema_version() + 7;
 	_cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", future);
-	_cleanup_free_ char *ignored = sql_text(f->dir, sql);
+	free(sql_text(f->dir, sql));
 	_cleanup_free_ char *uv = sql_text(f->dir, "PRAGMA user_version");
 	assert_int_equal(atoi(uv), future);
 

@@ -13,7 +13,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 
 #define CVMCTL_VERSION "0.1.0"
 

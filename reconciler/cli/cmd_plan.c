@@ -9,8 +9,8 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/cli.h"
-#include "reconciler/pass_flags.h"
+#include "reconciler/cli/cli.h"
+#include "reconciler/cli/pass_flags.h"
 
 int cmd_plan(int argc, char **argv) {
 	static const struct option opts[] = {PASS_LONG_OPTS,

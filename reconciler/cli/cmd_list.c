@@ -12,7 +12,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 #include "reconciler/pass.h"
 #include "reconciler/provider_record.h"
 

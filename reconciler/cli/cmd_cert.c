@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/certs.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 #include "reconciler/publish.h"
 
 static const char *display_status(const cert_record_t *c, int64_t now) {

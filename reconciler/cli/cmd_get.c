@@ -9,7 +9,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 
 static const char *cert_display_status(const cert_record_t *c) {
 	if (c->status == CERT_REVOKED) return "revoked";

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "common/cleanup.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 static const char *const migrations[] = {
 	/* 1: the first schema. Statuses are stored by name so that the

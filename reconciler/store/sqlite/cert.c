@@ -6,7 +6,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 #define CERT_COLS \
 	"serial, cvm_id, is_default, status, not_before, not_after, revoked_at, revoke_reason, cert_pem, key_path"

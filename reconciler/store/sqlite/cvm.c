@@ -5,7 +5,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 #define CVM_COLS                                                                                                  \
 	"id, name, scope, flavor, provider, placement, status, url, spec_hash, spec_json, attempt, vcpus, memory_gib, " \

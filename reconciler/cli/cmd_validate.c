@@ -8,7 +8,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 #include "specs/spec.h"
 
 int cmd_validate(int argc, char **argv) {

@@ -1,5 +1,5 @@
 /* Helpers shared by the command files. */
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 
 #include <errno.h>
 #include <jansson.h>

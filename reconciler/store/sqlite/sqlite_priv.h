@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 
 #include "common/cleanup.h"
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 struct store {
 	sqlite3 *db;

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/certs.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 
 static int ca_init(int argc, char **argv) {
 	static const struct option opts[] = {{"key-type", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'}, {0}};

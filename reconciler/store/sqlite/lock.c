@@ -12,7 +12,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 #define LOCK_POLL_MS 50
 

@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 
-#include "reconciler/store.h"
+#include "reconciler/store/store.h"
 
 typedef enum output_format { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML } output_format_t;
 

@@ -1,10 +1,10 @@
-#include "reconciler/pass_flags.h"
+#include "reconciler/cli/pass_flags.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 #include "common/exitcode.h"
-#include "reconciler/cli.h"
+#include "reconciler/cli/cli.h"
 
 static int parse_count(const char *s, long *out) {
 	char *end;

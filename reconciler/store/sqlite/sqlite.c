@@ -10,7 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "reconciler/store_priv.h"
+#include "reconciler/store/sqlite/sqlite_priv.h"
 
 static const char *const status_names[ST__COUNT] = {
 	[ST_CREATING] = "Creating", [ST_RUNNING] = "Running",   [ST_STOPPED] = "Stopped",   [ST_UNKNOWN] = "Unknown",

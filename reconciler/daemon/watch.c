@@ -1,12 +1,12 @@
-/* cvmctl reconcile -f PATH --once | --watch: converge the world to the specs.
- * --watch runs a pass, then waits for a change under the spec paths
- * (inotify), the resync interval, or a signal; the state lock is held for
- * one pass at a time, never for the life of the daemon. */
+/* The watch loop: a pass, then a wait for a change under the spec paths
+ * (inotify), the resync interval, the certificate timer, or a signal. */
+#include "reconciler/daemon/watch.h"
+
 #include <errno.h>
 #include <inotifytools/inotifytools.h>
 #include <jansson.h>
-#include <stdint.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,37 +14,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "common/cleanup.h"
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "reconciler/apply.h"
 #include "reconciler/certs.h"
-#include "reconciler/cli.h"
-#include "reconciler/pass_flags.h"
-
-static int one_pass(store_t *st, const pass_opts_t *o) {
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int code = lock_store(st);
-	if (code) return code;
-	pass_t p;
-	code = pass_prepare(&p, st, G.scope, o);
-	if (code == 0) {
-		apply_summary_t s;
-		code = apply_plan(&p, o, &s);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		printf("Reconciled scope %s in %.2fs: %zu created, %zu adopted, %zu started, %zu updated, %zu replaced, "
-		       "%zu deleted, %zu up to date; %zu failed, %zu unknown, %zu refused.\n",
-		       G.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
-		       s.unknown, s.refused);
-		fflush(stdout);
-	}
-	pass_free(&p);
-	store_unlock(st);
-	return code;
-}
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
@@ -89,7 +62,7 @@ static int watch_paths(const pass_opts_t *o) {
 	return 0;
 }
 
-static int watch_loop(store_t *st, const pass_opts_t *o, int64_t resync_s) {
+int daemon_watch(store_t *st, const pass_opts_t *o, int64_t resync_s, watch_pass_fn one_pass) {
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -128,46 +101,3 @@ static int watch_loop(store_t *st, const pass_opts_t *o, int64_t resync_s) {
 	return EXIT_OK;
 }
 
-int cmd_reconcile(int argc, char **argv) {
-	static const struct option opts[] = {PASS_LONG_OPTS,
-	                                     {"once", no_argument, NULL, OPT_ONCE},
-	                                     {"watch", no_argument, NULL, OPT_WATCH},
-	                                     {"resync", required_argument, NULL, OPT_RESYNC},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {0}};
-	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1};
-	bool once = false, watch = false;
-	int64_t resync = 300;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
-		int r = pass_flag("reconcile", c, optarg, &o, paths);
-		if (r < 0) return -r;
-		if (r == 1) continue;
-		switch (c) {
-		case OPT_ONCE: once = true; break;
-		case OPT_WATCH: watch = true; break;
-		case OPT_RESYNC:
-			if (parse_duration(optarg, &resync) < 0 || resync < 1)
-				return usage_error("reconcile", "--resync needs a duration such as 5m, not '%s'", optarg);
-			break;
-		case 'h':
-			printf("usage: cvmctl reconcile -f PATH (--once | --watch [--resync DUR]) [--allow-replace] "
-			       "[--allow-empty] [--max-deletions N] [--concurrency N]\n");
-			return EXIT_OK;
-		default: return usage_error("reconcile", "unknown or incomplete flag '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) return usage_error("reconcile", "unexpected argument '%s'", argv[optind]);
-	if (o.n_paths == 0) return usage_error("reconcile", "no specs given: use -f FILE|DIR|-");
-	if (once == watch) return usage_error("reconcile", "say either --once or --watch");
-
-	store_t *st = NULL;
-	int code = open_store(&st);
-	if (code) return code;
-	code = watch ? watch_loop(st, &o, resync) : one_pass(st, &o);
-	store_close(st);
-	return code;
-}
