@@ -476,25 +476,20 @@ static int commit_or_report(store_t *st, const char *what) {
 
 /* Retries of a failing rotation back off: 1, 2, 4 ... 60 minutes. */
 static bool rotation_backing_off(store_t *st, const char *id, int64_t now) {
-	_cleanup_free_ char *key = xasprintf("rotate-retry:%s", id);
-	_cleanup_free_ char *v = NULL;
-	if (store_get_setting(st, key, &v) < 0 || !v) return false;
-	long long n = 0, next = 0;
-	return sscanf(v, "%lld %lld", &n, &next) == 2 && n > 0 && now < next;
+	int n = 0;
+	int64_t next = 0;
+	return store_get_rotation_retry(st, id, &n, &next) == 0 && n > 0 && now < next;
 }
 
 static void rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
-	_cleanup_free_ char *key = xasprintf("rotate-retry:%s", id);
-	_cleanup_free_ char *v = NULL;
-	long long n = 0, next = 0;
-	if (store_get_setting(st, key, &v) == 0 && v) sscanf(v, "%lld %lld", &n, &next);
+	int n = 0;
+	int64_t next = 0;
+	store_get_rotation_retry(st, id, &n, &next);
 	if (ok && n == 0) return;
 	n = ok ? 0 : n + 1;
 	long long wait = n ? 60LL << (n > 6 ? 6 : n - 1) : 0;
 	if (wait > 3600) wait = 3600;
-	char buf[64];
-	snprintf(buf, sizeof buf, "%lld %lld", n, (long long)now + wait);
-	store_set_setting(st, key, buf);
+	store_set_rotation_retry(st, id, n, now + wait);
 }
 
 /* Renews default certificates that reached renewBefore and publishes any

@@ -232,13 +232,11 @@ int certs_read_key(const cert_record_t *c, char **key_pem) {
 }
 
 char *certs_delivered_serial(store_t *st, const char *id) {
-	_cleanup_free_ char *key = xasprintf("delivered:%s", id);
 	char *v = NULL;
-	if (store_get_setting(st, key, &v) < 0) return NULL;
+	if (store_get_delivered(st, id, &v) < 0) return NULL;
 	return v;
 }
 
 int certs_set_delivered(store_t *st, const char *id, const char *serial) {
-	_cleanup_free_ char *key = xasprintf("delivered:%s", id);
-	return store_set_setting(st, key, serial);
+	return store_set_delivered(st, id, serial);
 }

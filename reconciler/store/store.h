@@ -58,6 +58,7 @@ typedef struct cvm_record {
 	int vcpus, memory_gib;
 	int64_t created_at, updated_at;
 	char *last_error; /* NULL when the last operation succeeded */
+	char *handle;     /* the backend's own address of the resource (observed_t.handle); may be NULL */
 } cvm_record_t;
 
 typedef struct cvm_event {
@@ -123,6 +124,23 @@ void cert_record_free(cert_record_t *c);
 void cert_records_free(cert_record_t *v, size_t n);
 const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
 int cert_status_from_name(const char *s);      /* -1 if unknown */
+
+/* Per-CVM facts with setters of their own: store_put_cvm leaves them
+ * alone, so a record copied before a pass cannot roll them back.
+ *  - delivered: the serial of the default certificate the CVM has been
+ *    handed (NULL: none yet);
+ *  - rotation retry: how many renew-and-publish attempts failed in a row,
+ *    and when the next may run. */
+int store_set_delivered(store_t *s, const char *cvm_id, const char *serial);
+int store_get_delivered(store_t *s, const char *cvm_id, char **serial);
+int store_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at);
+int store_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
+
+/* Provider settings as the last pass saw them (the backend's fields as
+ * JSON; never credentials, which stay in their files), so that commands
+ * run without the spec tree can reach the backend. */
+int store_put_provider(store_t *s, const char *name, const char *flavor, const char *settings_json);
+int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
 
 /* Small key/value settings (installation id, CRL number, ...). */
 int store_get_setting(store_t *s, const char *key, char **value);

@@ -9,7 +9,7 @@
 
 #define CVM_COLS                                                                                                  \
 	"id, name, scope, flavor, provider, placement, status, url, spec_hash, spec_json, attempt, vcpus, memory_gib, " \
-	"created_at, updated_at, last_error"
+	"created_at, updated_at, last_error, handle"
 
 void cvm_record_free(cvm_record_t *r) {
 	if (!r) return;
@@ -23,6 +23,7 @@ void cvm_record_free(cvm_record_t *r) {
 	free(r->spec_json);
 	free(r->attempt);
 	free(r->last_error);
+	free(r->handle);
 	memset(r, 0, sizeof *r);
 }
 
@@ -43,6 +44,7 @@ void cvm_record_copy(cvm_record_t *dst, const cvm_record_t *src) {
 	dst->spec_json = xstrdup(src->spec_json);
 	dst->attempt = xstrdup(src->attempt);
 	dst->last_error = xstrdup(src->last_error);
+	dst->handle = xstrdup(src->handle);
 }
 
 /* Reads one row selected with CVM_COLS. */
@@ -69,6 +71,7 @@ static int cvm_from_row(store_t *s, sqlite3_stmt *st, cvm_record_t *r) {
 	r->created_at = sqlite3_column_int64(st, 13);
 	r->updated_at = sqlite3_column_int64(st, 14);
 	r->last_error = store_col_strdup(st, 15);
+	r->handle = store_col_strdup(st, 16);
 	return 0;
 }
 
@@ -91,13 +94,13 @@ int store_put_cvm(store_t *s, const cvm_record_t *r) {
 	int r0 = store_prepare(
 		s,
 		"INSERT INTO cvms (" CVM_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-		"  COALESCE(?14, ?17), COALESCE(?15, ?17), ?16) "
+		"  COALESCE(?14, ?17), COALESCE(?15, ?17), ?16, ?18) "
 		"ON CONFLICT(id) DO UPDATE SET name = excluded.name, scope = excluded.scope, flavor = excluded.flavor, "
 		"  provider = excluded.provider, placement = excluded.placement, status = excluded.status, "
 		"  url = excluded.url, spec_hash = excluded.spec_hash, spec_json = excluded.spec_json, "
 		"  attempt = excluded.attempt, vcpus = excluded.vcpus, memory_gib = excluded.memory_gib, "
 		"  created_at = COALESCE(?14, cvms.created_at), updated_at = excluded.updated_at, "
-		"  last_error = excluded.last_error",
+		"  last_error = excluded.last_error, handle = excluded.handle",
 		&st);
 	if (r0 < 0) return r0;
 	store_bind_text(st, 1, r->id);
@@ -117,6 +120,7 @@ int store_put_cvm(store_t *s, const cvm_record_t *r) {
 	if (r->updated_at) sqlite3_bind_int64(st, 15, r->updated_at);
 	store_bind_text(st, 16, r->last_error);
 	sqlite3_bind_int64(st, 17, now_s());
+	store_bind_text(st, 18, r->handle);
 	return store_step_done(s, st);
 }
 
@@ -203,4 +207,95 @@ void cvm_events_free(cvm_event_t *v, size_t n) {
 		free(v[i].message);
 	}
 	free(v);
+}
+
+/* ---- per-CVM facts with setters of their own ---- */
+
+static int update_one(store_t *s, sqlite3_stmt *st, const char *id) {
+	int r = store_step_done(s, st);
+	if (r < 0) return r;
+	if (sqlite3_changes(s->db) == 0) return store_fail(s, -ENOENT, "no CVM with id %s", id);
+	return 0;
+}
+
+int store_set_delivered(store_t *s, const char *cvm_id, const char *serial) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "UPDATE cvms SET delivered_serial = ?2, updated_at = ?3 WHERE id = ?1", &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, cvm_id);
+	store_bind_text(st, 2, serial);
+	sqlite3_bind_int64(st, 3, now_s());
+	return update_one(s, st, cvm_id);
+}
+
+int store_get_delivered(store_t *s, const char *cvm_id, char **serial) {
+	*serial = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT delivered_serial FROM cvms WHERE id = ?1", &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, cvm_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", cvm_id);
+	if (rc != SQLITE_ROW) return store_sqlerr(s);
+	*serial = store_col_strdup(st, 0);
+	return 0;
+}
+
+int store_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "UPDATE cvms SET rotate_failures = ?2, rotate_next_at = ?3 WHERE id = ?1", &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, cvm_id);
+	sqlite3_bind_int(st, 2, failures);
+	sqlite3_bind_int64(st, 3, next_at);
+	return update_one(s, st, cvm_id);
+}
+
+int store_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at) {
+	*failures = 0;
+	*next_at = 0;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT rotate_failures, rotate_next_at FROM cvms WHERE id = ?1", &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, cvm_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", cvm_id);
+	if (rc != SQLITE_ROW) return store_sqlerr(s);
+	*failures = sqlite3_column_int(st, 0);
+	*next_at = sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+/* ---- provider settings ---- */
+
+int store_put_provider(store_t *s, const char *name, const char *flavor, const char *settings_json) {
+	if (!name || !flavor || !settings_json) return store_fail(s, -EINVAL, "a provider record needs a name, a flavor and settings");
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+	                      "INSERT INTO providers (name, flavor, settings, updated_at) VALUES (?1, ?2, ?3, ?4) "
+	                      "ON CONFLICT(name) DO UPDATE SET flavor = excluded.flavor, settings = excluded.settings, "
+	                      "  updated_at = excluded.updated_at "
+	                      "WHERE providers.flavor IS NOT excluded.flavor OR providers.settings IS NOT excluded.settings",
+	                      &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, name);
+	store_bind_text(st, 2, flavor);
+	store_bind_text(st, 3, settings_json);
+	sqlite3_bind_int64(st, 4, now_s());
+	return store_step_done(s, st);
+}
+
+int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json) {
+	*flavor = NULL;
+	*settings_json = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT flavor, settings FROM providers WHERE name = ?1", &st);
+	if (r < 0) return r;
+	store_bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no provider named %s on record", name);
+	if (rc != SQLITE_ROW) return store_sqlerr(s);
+	*flavor = store_col_strdup(st, 0);
+	*settings_json = store_col_strdup(st, 1);
+	return 0;
 }

@@ -58,6 +58,53 @@ static const char *const migrations[] = {
 	"  key TEXT NOT NULL PRIMARY KEY,"
 	"  value TEXT NOT NULL"
 	");",
+	/* 2: facts that version 1 kept as settings keys become columns and a
+	 * table of their own; the keys are moved, then dropped. The provider
+	 * settings are renamed to the YAML field names the backends' schemas
+	 * use (json_patch drops the keys that were absent). `handle` is the
+	 * backend's own address of a CVM's resource. */
+	"ALTER TABLE cvms ADD COLUMN handle TEXT;"
+	"ALTER TABLE cvms ADD COLUMN delivered_serial TEXT;"
+	"ALTER TABLE cvms ADD COLUMN rotate_failures INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cvms ADD COLUMN rotate_next_at INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE cvms SET delivered_serial = (SELECT value FROM settings WHERE key = 'delivered:' || cvms.id);"
+	"UPDATE cvms SET"
+	"  rotate_failures = COALESCE((SELECT CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER)"
+	"                              FROM settings WHERE key = 'rotate-retry:' || cvms.id), 0),"
+	"  rotate_next_at = COALESCE((SELECT CAST(substr(value, instr(value, ' ') + 1) AS INTEGER)"
+	"                             FROM settings WHERE key = 'rotate-retry:' || cvms.id), 0);"
+	"CREATE TABLE providers ("
+	"  name TEXT NOT NULL PRIMARY KEY,"
+	"  flavor TEXT NOT NULL,"
+	"  settings TEXT NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"INSERT INTO providers (name, flavor, settings, updated_at)"
+	"  SELECT substr(key, 10), COALESCE(json_extract(value, '$.flavor'), ''),"
+	"    json_patch('{}', json_object("
+	"      'project', json_extract(value, '$.project'), 'zone', json_extract(value, '$.zone'),"
+	"      'credentialsFile', json_extract(value, '$.credentials_file'),"
+	"      'endpoint', json_extract(value, '$.endpoint'),"
+	"      'subscription', json_extract(value, '$.subscription'),"
+	"      'resourceGroup', json_extract(value, '$.resource_group'),"
+	"      'location', json_extract(value, '$.location'), 'tenant', json_extract(value, '$.tenant'),"
+	"      'clientId', json_extract(value, '$.client_id'),"
+	"      'clientSecretFile', json_extract(value, '$.client_secret_file'),"
+	"      'hosts', json_extract(value, '$.hosts'), 'firmware', json_extract(value, '$.firmware'),"
+	"      'kernel', json_extract(value, '$.kernel'), 'initrd', json_extract(value, '$.initrd'),"
+	"      'cmdline', json_extract(value, '$.cmdline'), 'domainType', json_extract(value, '$.domain_type'),"
+	"      'cpuModel', json_extract(value, '$.cpu_model'), 'network', json_extract(value, '$.network'),"
+	"      'shareDir', json_extract(value, '$.share_dir'),"
+	"      'vtpm', json(CASE json_extract(value, '$.vtpm') WHEN 1 THEN 'true' ELSE 'false' END),"
+	"      'insecureNoSEV', json(CASE json_extract(value, '$.insecure_no_sev') WHEN 1 THEN 'true' ELSE 'false' END),"
+	"      'capacity', CASE WHEN json_extract(value, '$.capacity_vcpus') > 0"
+	"                       OR json_extract(value, '$.capacity_memory_gib') > 0"
+	"                  THEN json_patch('{}', json_object("
+	"                    'vcpus', NULLIF(json_extract(value, '$.capacity_vcpus'), 0),"
+	"                    'memoryGiB', NULLIF(json_extract(value, '$.capacity_memory_gib'), 0))) END)),"
+	"    CAST(strftime('%s', 'now') AS INTEGER)"
+	"  FROM settings WHERE key LIKE 'provider:%' AND json_valid(value);"
+	"DELETE FROM settings WHERE key LIKE 'delivered:%' OR key LIKE 'rotate-retry:%' OR key LIKE 'provider:%';",
 };
 
 int store_schema_version(void) {
