@@ -146,4 +146,12 @@ int store_get_provider(store_t *s, const char *name, char **flavor, char **setti
 int store_get_setting(store_t *s, const char *key, char **value);
 int store_set_setting(store_t *s, const char *key, const char *value);
 
+#ifdef CVM_TEST_HOOKS
+/* Test builds only: the nth write from now on (1 = the next; store_put_*,
+ * store_add_event, store_set_*, store_commit) fails with -EIO and a message
+ * saying so, as a full disk would; 0 turns it off. Also set at store_open
+ * from $CVMCTL_TEST_FAIL_STORE_WRITE. */
+void store_test_fail_write(store_t *s, int nth);
+#endif
+
 #endif
