@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/exitcode.h"
@@ -140,7 +141,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 			cvm_desired_t w = {.id = j->rec.id, .name = j->rec.name, .vcpus = a->spec->vcpus,
 			                   .memory_gib = a->spec->memory_gib};
 			char *where = NULL, *err = NULL;
-			int r = j->b->ops->place(j->b->conn, &w, used, n_used, &where, &err);
+			int r = prov_place(j->b->ops, j->b->conn, &w, used, n_used, &where, &err);
 			if (r < 0) {
 				job_fail(j, r, err);
 				j->rec.status = ST_FAILED;
@@ -302,41 +303,67 @@ typedef struct worker_ctx {
 	pthread_mutex_t *mu;
 } worker_ctx_t;
 
-static int wait_op(pass_backend_t *b, prov_op_t *op, char **err) {
+/* Waits for a submitted operation, honouring the backend's "again after". */
+static int wait_op(pass_backend_t *b, prov_call_t *c) {
+	prov_op_t *op = TAKE_PTR(c->op);
 	if (!op) return 0;
-	int r = 0;
+	int r;
 	for (;;) {
-		bool done = false;
-		r = b->ops->poll(b->conn, op, &done, err);
-		if (r < 0 || done) break;
+		c->again_ms = 0;
+		r = prov_poll(b->ops, b->conn, op, c);
+		if (r != 0) break;
+		struct timespec ts = {c->again_ms / 1000, (long)(c->again_ms % 1000) * 1000000L};
+		if (c->again_ms <= 0) ts.tv_nsec = 10 * 1000000L;
+		nanosleep(&ts, NULL);
 	}
-	b->ops->op_free(op);
-	return r;
+	prov_op_free(b->ops, op);
+	return r < 0 ? r : 0;
+}
+
+static prov_target_t target_of(const job_t *j, const char *placement) {
+	const observed_t *o = j->a->observed;
+	return (prov_target_t){
+		.id = j->rec.id,
+		.name = j->rec.name,
+		.placement = placement,
+		.handle = o && o->handle ? o->handle : j->rec.handle,
+		.observed = o,
+	};
 }
 
 static void run_job(job_t *j) {
 	pass_backend_t *b = j->b;
-	char *err = NULL;
+	prov_call_t c = {0};
 	int r;
 	if (j->do_remove) {
-		prov_op_t *op = NULL;
-		r = b->ops->remove(b->conn, j->rec.id, j->remove_at, &op, &err);
-		if (r >= 0) r = wait_op(b, op, &err);
-		if (r < 0) return job_fail(j, r, err);
+		prov_target_t t = target_of(j, j->remove_at);
+		r = prov_remove(b->ops, b->conn, &t, &c);
+		if (r >= 0) r = wait_op(b, &c);
+		if (r < 0) return job_fail(j, r, TAKE_PTR(c.err));
+		prov_call_clear(&c);
 	}
 	if (j->do_create || j->do_update) {
 		if (j->do_create) {
-			prov_op_t *op = NULL;
-			r = b->ops->create(b->conn, &j->ship.want, &op, &err);
-			if (r >= 0) r = wait_op(b, op, &err);
+			r = prov_create(b->ops, b->conn, &j->ship.want, &c);
+			if (r >= 0) r = wait_op(b, &c);
+			if (r >= 0 && c.handle) {
+				free(j->rec.handle);
+				j->rec.handle = TAKE_PTR(c.handle);
+			}
 		} else {
-			r = b->ops->update(b->conn, &j->ship.want, &err);
+			prov_target_t t = target_of(j, j->rec.placement);
+			r = prov_update(b->ops, b->conn, &t, &j->ship.want, &c);
+			if (r >= 0) r = wait_op(b, &c);
 		}
-		if (r < 0) return job_fail(j, r, err);
+		if (r < 0) return job_fail(j, r, TAKE_PTR(c.err));
+		prov_call_clear(&c);
 	}
 	if (j->do_start) {
-		r = b->ops->start(b->conn, j->rec.id, j->rec.placement, &err);
-		if (r < 0) return job_fail(j, r, err);
+		prov_target_t t = target_of(j, j->rec.placement);
+		r = prov_start(b->ops, b->conn, &t, &c);
+		if (r >= 0) r = wait_op(b, &c);
+		if (r < 0) return job_fail(j, r, TAKE_PTR(c.err));
+		prov_call_clear(&c);
 	}
 }
 
@@ -387,7 +414,7 @@ static void refresh_observations(pass_t *p, const job_t *jobs, size_t n_jobs) {
 		if (!touched || !b->conn) continue;
 		observation_t fresh = {0};
 		char *err = NULL;
-		if (b->ops->observe(b->conn, &fresh, &err) == 0) {
+		if (prov_observe(b->ops, b->conn, NULL, 0, &fresh, &err) == 0) {
 			/* The plan's actions point into the old observation; keep it
 			 * alive until the pass ends and use the fresh one only here. */
 			for (size_t k = 0; k < n_jobs; k++) {
@@ -532,7 +559,13 @@ static void rotate_certificates(pass_t *p, job_t *jobs, size_t n_jobs, apply_sum
 			shipment_t sh;
 			r = shipment_build(&sh, p->store, store_installation_id(p->store), pki_ca_cert_pem(ACTX.ca), &j->rec, &err);
 			if (r == 0) {
-				r = j->b->ops->update(j->b->conn, &sh.want, &err);
+				prov_call_t c = {0};
+				prov_target_t t = {.id = j->rec.id, .name = j->rec.name, .placement = j->rec.placement,
+				                   .handle = j->rec.handle, .observed = j->a->observed};
+				r = prov_update(j->b->ops, j->b->conn, &t, &sh.want, &c);
+				if (r >= 0) r = wait_op(j->b, &c);
+				err = TAKE_PTR(c.err);
+				prov_call_clear(&c);
 				if (r == 0) {
 					certs_set_delivered(p->store, j->rec.id, sh.serial);
 					_cleanup_free_ char *msg = xasprintf("certificate %s published", sh.serial);
@@ -606,7 +639,10 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
 		goto out;
 	}
-	for (size_t i = 0; i < p->n_backends; i++) provider_record_save(p->store, &p->backends[i].cfg);
+	for (size_t i = 0; i < p->n_backends; i++)
+		if (provider_record_save(p->store, &p->backends[i].cfg) < 0)
+			log_warn("cannot record the settings of provider %s: %s", p->backends[i].cfg.name,
+			         store_errmsg(p->store));
 	for (size_t k = 0; k < n_jobs; k++) prepare_intent(p, jobs, n_jobs, &jobs[k]);
 	if (commit_or_report(p->store, "the intents") < 0) goto out;
 	crash_point("after-intent-commit");

@@ -20,13 +20,13 @@ static void *observe_one(void *arg) {
 		return NULL;
 	}
 	char *err = NULL;
-	if (b->ops->open(&b->cfg, &b->conn, &err) < 0) {
+	if (prov_open(b->ops, &b->cfg, &b->conn, &err) < 0) {
 		b->why = err ? err : xstrdup("cannot open the backend");
 		b->conn = NULL;
 		return NULL;
 	}
 	err = NULL;
-	if (b->ops->observe(b->conn, &b->obs, &err) < 0) {
+	if (prov_observe(b->ops, b->conn, NULL, 0, &b->obs, &err) < 0) {
 		b->why = err ? err : xstrdup("cannot observe the backend");
 		observation_free(&b->obs);
 		return NULL;
@@ -68,7 +68,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	_cleanup_free_ bool *started = xcalloc(p->n_backends, sizeof *started);
 	for (size_t i = 0; i < p->n_backends; i++) {
 		pass_backend_t *b = &p->backends[i];
-		provider_config_from_spec(&b->cfg, &p->specs.providers[i]);
+		provider_config_from_spec(&b->cfg, &p->specs.providers[i], store_dir(st));
 		b->ops = provider_ops_for(b->cfg.flavor);
 		started[i] = pthread_create(&th[i], NULL, observe_one, b) == 0;
 		if (!started[i]) observe_one(b);

@@ -11,14 +11,21 @@
 #include "reconciler/store/store.h"
 #include "specs/spec.h"
 
-void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s);
+/* c points into s (which must outlive it). */
+void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s, const char *state_dir);
 
-/* Saves c under "provider:<name>" (in the caller's transaction, if any). */
+/* Records c's settings (in the caller's transaction, if any). */
 int provider_record_save(store_t *st, const provider_config_t *c);
 
-/* Loads the saved settings of provider `name` into c; the strings point
- * into *holder, which the caller releases with provider_record_release. */
-int provider_record_load(store_t *st, const char *name, provider_config_t *c, json_t **holder);
-void provider_record_release(provider_config_t *c, json_t *holder);
+/* What a loaded config points into. */
+typedef struct provider_holder {
+	char *name, *flavor;
+	json_t *settings;
+} provider_holder_t;
+
+/* Loads the recorded settings of provider `name` into c, pointing into *h,
+ * which the caller releases with provider_record_release. */
+int provider_record_load(store_t *st, const char *name, provider_config_t *c, provider_holder_t *h);
+void provider_record_release(provider_config_t *c, provider_holder_t *h);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -12,7 +13,7 @@
 
 int publish_cvm(store_t *st, pki_ca_t *ca, const cvm_record_t *r, char **err) {
 	provider_config_t cfg;
-	json_t *holder = NULL;
+	provider_holder_t holder;
 	int rc = provider_record_load(st, r->provider, &cfg, &holder);
 	if (rc < 0) {
 		*err = xasprintf("no recorded settings for provider %s; the next reconcile publishes it", r->provider);
@@ -27,10 +28,27 @@ int publish_cvm(store_t *st, pki_ca_t *ca, const cvm_record_t *r, char **err) {
 		rc = -ENOTSUP;
 		goto out;
 	}
-	if ((rc = ops->open(&cfg, &conn, err)) < 0) goto out;
+	if ((rc = prov_open(ops, &cfg, &conn, err)) < 0) goto out;
 	if ((rc = shipment_build(&sh, st, store_installation_id(st), pki_ca_cert_pem(ca), r, err)) < 0) goto out;
 	have_ship = true;
-	if ((rc = ops->update(conn, &sh.want, err)) < 0) goto out;
+	prov_call_t c = {0};
+	prov_target_t t = {.id = r->id, .name = r->name, .placement = r->placement, .handle = r->handle};
+	rc = prov_update(ops, conn, &t, &sh.want, &c);
+	/* A backend whose update goes on asynchronously is waited for. */
+	while (rc >= 0 && c.op) {
+		prov_op_t *op = TAKE_PTR(c.op);
+		int again = c.again_ms > 0 ? c.again_ms : 50;
+		struct timespec ts = {again / 1000, (long)(again % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		c.again_ms = 0;
+		rc = prov_poll(ops, conn, op, &c);
+		if (rc == 0) c.op = op;
+		else prov_op_free(ops, op);
+	}
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	if (rc < 0) goto out;
+	rc = 0;
 	certs_set_delivered(st, r->id, sh.serial);
 	char *msg = xasprintf("certificate %s published", sh.serial);
 	store_add_event(st, r->id, "cert-published", msg);
@@ -38,6 +56,6 @@ int publish_cvm(store_t *st, pki_ca_t *ca, const cvm_record_t *r, char **err) {
 out:
 	if (have_ship) shipment_free(&sh);
 	if (conn) ops->close(conn);
-	provider_record_release(&cfg, holder);
+	provider_record_release(&cfg, &holder);
 	return rc;
 }

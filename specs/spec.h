@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 typedef enum flavor { FLAVOR_INVALID = -1, FLAVOR_GCP = 0, FLAVOR_AZURE, FLAVOR_MANAGER, FLAVOR__COUNT } flavor_t;
 
 const char *flavor_name(flavor_t f);
@@ -37,6 +39,9 @@ typedef struct provider_spec {
 	/* shared */
 	char *control_plane_url;     /* optional default for the CVMs */
 	char *control_plane_ca_file; /* optional default for the CVMs */
+	/* the engine's limits for this provider (0: the engine's default) */
+	int concurrency;            /* operations in flight at once */
+	double requests_per_second; /* mutating requests submitted per second */
 	/* gcp */
 	char *project, *zone, *credentials_file, *endpoint;
 	/* azure */
@@ -53,6 +58,10 @@ typedef struct provider_spec {
 	int capacity_memory_gib; /* 0 = from libvirt node info */
 	char *share_dir;         /* host directory for per-CVM files; default /var/lib/cvmctl/shares */
 	bool insecure_no_sev;
+	/* The backend's own fields as JSON, named as in YAML (hosts, shareDir,
+	 * capacity.vcpus ...): what the backend is opened with and what the
+	 * state records. */
+	json_t *settings;
 } provider_spec_t;
 
 enum agent_log_level { AGENT_LOG_DEBUG, AGENT_LOG_INFO, AGENT_LOG_WARN, AGENT_LOG_ERROR };

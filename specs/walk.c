@@ -424,7 +424,6 @@ static void walk_provider_spec(struct walk *w, const ynode_t *spec, provider_spe
 			    p->domain_type);
 		if (!p->domain_type) p->domain_type = xstrdup("kvm");
 		if (!p->cpu_model) p->cpu_model = xstrdup("EPYC-Milan");
-		if (!p->share_dir) p->share_dir = xstrdup("/var/lib/cvmctl/shares");
 
 		n = map_get(spec, "hosts");
 		if (!n) {
@@ -467,6 +466,55 @@ static void walk_provider_spec(struct walk *w, const ynode_t *spec, provider_spe
 	}
 }
 
+static void set_str(json_t *o, const char *key, const char *v) {
+	if (v) json_object_set_new(o, key, json_string(v));
+}
+
+/* The backend's fields as JSON, for the backend and the state. */
+static json_t *provider_settings(const provider_spec_t *p) {
+	json_t *o = json_object();
+	switch (p->type) {
+	case FLAVOR_GCP:
+		set_str(o, "project", p->project);
+		set_str(o, "zone", p->zone);
+		set_str(o, "credentialsFile", p->credentials_file);
+		set_str(o, "endpoint", p->endpoint);
+		break;
+	case FLAVOR_AZURE:
+		set_str(o, "subscription", p->subscription);
+		set_str(o, "resourceGroup", p->resource_group);
+		set_str(o, "location", p->location);
+		set_str(o, "tenant", p->tenant);
+		set_str(o, "clientId", p->client_id);
+		set_str(o, "clientSecretFile", p->client_secret_file);
+		break;
+	case FLAVOR_MANAGER: {
+		json_t *hosts = json_array();
+		for (size_t i = 0; i < p->n_hosts; i++) json_array_append_new(hosts, json_string(p->hosts[i]));
+		json_object_set_new(o, "hosts", hosts);
+		set_str(o, "firmware", p->firmware);
+		set_str(o, "kernel", p->kernel);
+		set_str(o, "initrd", p->initrd);
+		set_str(o, "cmdline", p->cmdline);
+		set_str(o, "domainType", p->domain_type);
+		set_str(o, "cpuModel", p->cpu_model);
+		set_str(o, "network", p->network);
+		set_str(o, "shareDir", p->share_dir);
+		json_object_set_new(o, "vtpm", json_boolean(p->vtpm));
+		json_object_set_new(o, "insecureNoSEV", json_boolean(p->insecure_no_sev));
+		if (p->capacity_vcpus || p->capacity_memory_gib) {
+			json_t *cap = json_object();
+			if (p->capacity_vcpus) json_object_set_new(cap, "vcpus", json_integer(p->capacity_vcpus));
+			if (p->capacity_memory_gib) json_object_set_new(cap, "memoryGiB", json_integer(p->capacity_memory_gib));
+			json_object_set_new(o, "capacity", cap);
+		}
+		break;
+	}
+	default: break;
+	}
+	return o;
+}
+
 static void walk_provider(struct walk *w, const ynode_t *meta, const ynode_t *spec, const ynode_t *doc) {
 	struct load *l = w->l;
 	spec_set_t *s = l->set;
@@ -484,6 +532,7 @@ static void walk_provider(struct walk *w, const ynode_t *meta, const ynode_t *sp
 		get_name(w, meta, &p->name, &x->name);
 	}
 	if (spec) walk_provider_spec(w, spec, p);
+	p->settings = provider_settings(p);
 }
 
 /* ---- CVM ---- */
@@ -677,6 +726,7 @@ void provider_spec_clear(provider_spec_t *p) {
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) free(*strs[i]);
 	for (size_t i = 0; i < p->n_hosts; i++) free(p->hosts[i]);
 	free(p->hosts);
+	json_decref(p->settings);
 	*p = (provider_spec_t){0};
 }
 

@@ -47,6 +47,7 @@ struct provider {
 	char *firmware, *kernel, *initrd, *cmdline, *domain_type, *cpu_model, *network, *share_dir;
 	bool share_dir_explicit, vtpm, insecure;
 	int cap_vcpus, cap_memory_gib;
+	int connect_timeout_s, call_timeout_s;
 };
 
 static void silent_error(void *userdata, virErrorPtr e) {
@@ -269,8 +270,10 @@ static int observe_host(mhost_t *h, virConnectPtr c, observation_t *o, char **wh
 	return r;
 }
 
-static int manager_observe(provider_t *p, observation_t *out, char **err) {
+static int manager_observe(provider_t *p, const observed_t *known, size_t n_known, observation_t *out, char **err) {
 	(void)err;
+	(void)known;
+	(void)n_known;
 	memset(out, 0, sizeof *out);
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		mhost_t *h = &p->hosts[i];
@@ -334,10 +337,11 @@ static void hypervisor_owner(provider_t *p, virConnectPtr c, const char *uri, ma
 	          MANAGER_FALLBACK_QEMU_USER);
 }
 
-static int write_shares(provider_t *p, virConnectPtr c, const mhost_t *h, const cvm_desired_t *want, char **err) {
+static int write_shares(provider_t *p, virConnectPtr c, const mhost_t *h, const char *root, const cvm_desired_t *want,
+                        char **err) {
 	manager_owner_t owner;
 	hypervisor_owner(p, c, h->uri, &owner);
-	return manager_shares_write(p->share_dir, want->id, want->files, want->n_files, &owner, err);
+	return manager_shares_write(root ? root : p->share_dir, want->id, want->files, want->n_files, &owner, err);
 }
 
 static int ensure_running(virDomainPtr d, const char *uri, char **err) {
@@ -396,7 +400,7 @@ static int create_new(provider_t *p, mhost_t *h, virConnectPtr c, const cvm_desi
 		*err = xasprintf("cannot read the libvirt version of %s: %s", h->uri, lv_msg());
 		return -EIO;
 	}
-	r = write_shares(p, c, h, want, err);
+	r = write_shares(p, c, h, NULL, want, err);
 	if (r < 0) return r;
 	_cleanup_free_ char *certs = manager_share_path(p->share_dir, want->id, "certs");
 	_cleanup_free_ char *env = manager_share_path(p->share_dir, want->id, "env");
@@ -443,12 +447,17 @@ static int create_new(provider_t *p, mhost_t *h, virConnectPtr c, const cvm_desi
 	return 0;
 }
 
-static int manager_create(provider_t *p, const cvm_desired_t *want, prov_op_t **op, char **err) {
-	*op = NULL;
-	if (!want->id || !uuid_valid(want->id) || !want->name || !*want->name) {
-		*err = xasprintf("cannot create a CVM without a valid id and name");
-		return -EINVAL;
-	}
+static int manager_create_sync(provider_t *p, const cvm_desired_t *want, char **err);
+
+/* The handle of a manager CVM is the share root its domain mounts: where
+ * later deliveries go, even after the Provider's shareDir changed. */
+static int manager_create(provider_t *p, const cvm_desired_t *want, prov_call_t *call) {
+	int r = manager_create_sync(p, want, &call->err);
+	if (r == 0) call->handle = xstrdup(p->share_dir);
+	return r;
+}
+
+static int manager_create_sync(provider_t *p, const cvm_desired_t *want, char **err) {
 	mhost_t *h = find_host(p, want->placement);
 	if (!h) {
 		*err = xasprintf("'%s' is not a host of provider %s", want->placement ? want->placement : "(none)",
@@ -490,7 +499,7 @@ static int manager_create(provider_t *p, const cvm_desired_t *want, prov_op_t **
 	manager_meta_free(&m);
 	if (!same) return -EEXIST;
 	/* A retry of this very attempt (a crash after define or start). */
-	r = write_shares(p, c, h, want, err);
+	r = write_shares(p, c, h, NULL, want, err);
 	if (r < 0) return r;
 	return ensure_running(d, h->uri, err);
 }
@@ -555,13 +564,22 @@ static int undefine(virDomainPtr d) {
 	return -EIO;
 }
 
-static int manager_remove(provider_t *p, const char *id, const char *placement, prov_op_t **op, char **err) {
-	*op = NULL;
+/* Share directories go with the domain: at the root it mounts (the handle)
+ * and at today's shareDir, should they differ. */
+static int remove_shares(provider_t *p, const prov_target_t *t, char **err) {
+	int r = manager_shares_remove(p->share_dir, t->id, err);
+	if (r == 0 && t->handle && strcmp(t->handle, p->share_dir) != 0) r = manager_shares_remove(t->handle, t->id, err);
+	return r;
+}
+
+static int manager_remove(provider_t *p, const prov_target_t *t, prov_call_t *call) {
+	char **err = &call->err;
+	const char *id = t->id;
 	mhost_t *h;
 	_cleanup_conn_ virConnectPtr c = NULL;
 	_cleanup_dom_ virDomainPtr d = NULL;
-	int r = find_owned(p, id, placement, &h, &c, &d, err);
-	if (r == -ENOENT) return manager_shares_remove(p->share_dir, id, err);
+	int r = find_owned(p, id, t->placement, &h, &c, &d, err);
+	if (r == -ENOENT) return remove_shares(p, t, err);
 	if (r < 0) return r;
 	int active = virDomainIsActive(d);
 	if (active == 1 && virDomainDestroy(d) < 0 && virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID &&
@@ -573,10 +591,12 @@ static int manager_remove(provider_t *p, const char *id, const char *placement, 
 		*err = xasprintf("cannot undefine domain %s on %s: %s", id, h->uri, lv_msg());
 		return -EIO;
 	}
-	return manager_shares_remove(p->share_dir, id, err);
+	return remove_shares(p, t, err);
 }
 
-static int manager_start(provider_t *p, const char *id, const char *placement, char **err) {
+static int manager_start(provider_t *p, const prov_target_t *t, prov_call_t *call) {
+	const char *id = t->id, *placement = t->placement;
+	char **err = &call->err;
 	mhost_t *h;
 	_cleanup_conn_ virConnectPtr c = NULL;
 	_cleanup_dom_ virDomainPtr d = NULL;
@@ -586,14 +606,18 @@ static int manager_start(provider_t *p, const char *id, const char *placement, c
 	return ensure_running(d, h->uri, err);
 }
 
-static int manager_update(provider_t *p, const cvm_desired_t *want, char **err) {
+static int manager_update(provider_t *p, const prov_target_t *t, const cvm_desired_t *want, prov_call_t *call) {
+	char **err = &call->err;
 	mhost_t *h;
 	_cleanup_conn_ virConnectPtr c = NULL;
 	_cleanup_dom_ virDomainPtr d = NULL;
-	int r = find_owned(p, want->id, want->placement, &h, &c, &d, err);
-	if (r == -ENOENT) *err = xasprintf("no domain %s on %s", want->id, want->placement ? want->placement : "any host");
+	const char *placement = t->placement ? t->placement : want->placement;
+	int r = find_owned(p, want->id, placement, &h, &c, &d, err);
+	if (r == -ENOENT) *err = xasprintf("no domain %s on %s", want->id, placement ? placement : "any host");
 	if (r < 0) return r;
-	if ((r = write_shares(p, c, h, want, err)) < 0) return r;
+	/* Where the running domain reads its files: the root it was created
+	 * with, not necessarily today's shareDir. */
+	if ((r = write_shares(p, c, h, t->handle, want, err)) < 0) return r;
 
 	manager_meta_t m;
 	if (read_marker(d, &m) != 1) {
@@ -636,36 +660,54 @@ static void manager_close(provider_t *p) {
 	free(p);
 }
 
+static const char *setting_str(const json_t *s, const char *key) {
+	return json_string_value(json_object_get(s, key));
+}
+
+static int setting_int(const json_t *s, const char *key, int dflt) {
+	json_t *v = json_object_get(s, key);
+	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}
+
 /* Connections are made on first use, so a host that is down costs nothing
  * until it is needed and a remote host is never contacted by a call that
  * can be refused without it. */
 static int manager_open(const provider_config_t *cfg, provider_t **out, char **err) {
-	if (cfg->n_hosts == 0) {
-		*err = xasprintf("provider %s lists no hosts", cfg->name ? cfg->name : "(unnamed)");
+	const json_t *s = cfg->settings;
+	json_t *hosts = json_object_get(s, "hosts");
+	if (json_array_size(hosts) == 0) {
+		*err = xasprintf("provider %s lists no hosts", cfg->name);
 		return -EINVAL;
 	}
 	manager_libvirt_init();
 	provider_t *p = xcalloc(1, sizeof *p);
-	p->name = xstrdup(cfg->name ? cfg->name : "manager");
-	p->hosts = xcalloc(cfg->n_hosts, sizeof *p->hosts);
-	p->n_hosts = cfg->n_hosts;
-	for (size_t i = 0; i < cfg->n_hosts; i++) {
-		p->hosts[i].uri = xstrdup(cfg->hosts[i]);
+	p->name = xstrdup(cfg->name);
+	p->n_hosts = json_array_size(hosts);
+	p->hosts = xcalloc(p->n_hosts, sizeof *p->hosts);
+	for (size_t i = 0; i < p->n_hosts; i++) {
+		p->hosts[i].uri = xstrdup(json_string_value(json_array_get(hosts, i)));
 		pthread_mutex_init(&p->hosts[i].lock, NULL);
 	}
-	p->firmware = xstrdup(cfg->firmware);
-	p->kernel = xstrdup(cfg->kernel);
-	p->initrd = xstrdup(cfg->initrd);
-	p->cmdline = xstrdup(cfg->cmdline);
-	p->domain_type = xstrdup(cfg->domain_type);
-	p->cpu_model = xstrdup(cfg->cpu_model);
-	p->network = xstrdup(cfg->network);
-	p->share_dir_explicit = cfg->share_dir && *cfg->share_dir;
-	p->share_dir = xstrdup(p->share_dir_explicit ? cfg->share_dir : MANAGER_DEFAULT_SHARE_DIR);
-	p->vtpm = cfg->vtpm;
-	p->insecure = cfg->insecure_no_sev;
-	p->cap_vcpus = cfg->capacity_vcpus;
-	p->cap_memory_gib = cfg->capacity_memory_gib;
+	p->firmware = xstrdup(setting_str(s, "firmware"));
+	p->kernel = xstrdup(setting_str(s, "kernel"));
+	p->initrd = xstrdup(setting_str(s, "initrd"));
+	p->cmdline = xstrdup(setting_str(s, "cmdline"));
+	p->domain_type = xstrdup(setting_str(s, "domainType"));
+	p->cpu_model = xstrdup(setting_str(s, "cpuModel"));
+	p->network = xstrdup(setting_str(s, "network"));
+	const char *share = setting_str(s, "shareDir");
+	p->share_dir_explicit = share && *share;
+	/* Private keys land below the state directory unless told otherwise. */
+	p->share_dir = p->share_dir_explicit ? xstrdup(share)
+	               : cfg->state_dir    ? xasprintf("%s/shares", cfg->state_dir)
+	                                   : xstrdup(MANAGER_DEFAULT_SHARE_DIR);
+	p->vtpm = json_is_true(json_object_get(s, "vtpm"));
+	p->insecure = json_is_true(json_object_get(s, "insecureNoSEV"));
+	json_t *cap = json_object_get(s, "capacity");
+	p->cap_vcpus = setting_int(cap, "vcpus", 0);
+	p->cap_memory_gib = setting_int(cap, "memoryGiB", 0);
+	p->connect_timeout_s = setting_int(s, "connectTimeout", 10);
+	p->call_timeout_s = setting_int(s, "callTimeout", 20);
 	if (p->insecure)
 		log_warn("provider %s: insecureNoSEV is set: its CVMs run WITHOUT SEV-SNP memory encryption or "
 		         "attestation",

@@ -66,7 +66,7 @@ static void refresh(cvm_record_t *v, size_t n, const live_t *lv, size_t n_lv) {
  * settings the last reconcile recorded. */
 typedef struct recorded_backend {
 	provider_config_t cfg;
-	json_t *holder;
+	provider_holder_t holder;
 	const provider_ops_t *ops;
 	provider_t *conn;
 	observation_t obs;
@@ -91,8 +91,8 @@ static size_t observe_recorded(store_t *st, const cvm_record_t *v, size_t n, rec
 			log_warn("provider %s: no recorded settings (run a reconcile, or pass -f)", v[i].provider);
 			continue;
 		}
-		if (!(b->ops = provider_ops_for(b->cfg.flavor)) || b->ops->open(&b->cfg, &b->conn, &err) < 0 ||
-		    b->ops->observe(b->conn, &b->obs, &err) < 0) {
+		if (!(b->ops = provider_ops_for(b->cfg.flavor)) || prov_open(b->ops, &b->cfg, &b->conn, &err) < 0 ||
+		    prov_observe(b->ops, b->conn, NULL, 0, &b->obs, &err) < 0) {
 			log_warn("provider %s cannot be observed: %s", v[i].provider, err ? err : "backend not built in");
 			free(err);
 			continue;
@@ -113,7 +113,7 @@ static void recorded_free(recorded_backend_t *rb, size_t m) {
 	for (size_t i = 0; i < m; i++) {
 		observation_free(&rb[i].obs);
 		if (rb[i].conn) rb[i].ops->close(rb[i].conn);
-		if (rb[i].holder) provider_record_release(&rb[i].cfg, rb[i].holder);
+		provider_record_release(&rb[i].cfg, &rb[i].holder);
 	}
 	free(rb);
 }

@@ -58,24 +58,72 @@ static int group_teardown(void **state) {
 	return 0;
 }
 
-static provider_t *open_provider(const char *const *hosts, size_t n, bool insecure) {
-	provider_config_t cfg = {
-		.name = "lab",
-		.flavor = "manager",
-		.hosts = hosts,
-		.n_hosts = n,
-		.firmware = "/usr/share/ovmf/OVMF.fd",
-		.kernel = "/srv/guest/bzImage",
-		.initrd = "/srv/guest/rootfs.cpio.gz",
-		.domain_type = "qemu",
-		.share_dir = share_dir,
-		.insecure_no_sev = insecure,
-	};
+/* The Provider's settings as the spec loader hands them to the backend. */
+static json_t *settings_for(const char *const *hosts, size_t n, const char *share, bool insecure) {
+	json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:b}", "firmware", "/usr/share/ovmf/OVMF.fd", "kernel",
+	                      "/srv/guest/bzImage", "initrd", "/srv/guest/rootfs.cpio.gz", "domainType", "qemu",
+	                      "insecureNoSEV", insecure);
+	json_t *h = json_array();
+	for (size_t i = 0; i < n; i++) json_array_append_new(h, json_string(hosts[i]));
+	json_object_set_new(s, "hosts", h);
+	if (share) json_object_set_new(s, "shareDir", json_string(share));
+	return s;
+}
+
+static provider_t *open_settings(const char *name, json_t *settings) {
+	provider_config_t cfg = {.name = name, .flavor = "manager", .settings = settings};
 	provider_t *p = NULL;
 	_cleanup_free_ char *err = NULL;
 	assert_int_equal(manager_provider_ops.open(&cfg, &p, &err), 0);
 	assert_non_null(p);
+	json_decref(settings);
 	return p;
+}
+
+static provider_t *open_provider(const char *const *hosts, size_t n, bool insecure) {
+	return open_settings("lab", settings_for(hosts, n, share_dir, insecure));
+}
+
+/* The calls as the engine makes them, results unpacked. */
+static int m_create(provider_t *p, const cvm_desired_t *w, prov_op_t **op, char **err) {
+	prov_call_t c = {0};
+	int r = manager_provider_ops.create(p, w, &c);
+	*op = c.op;
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_remove(provider_t *p, const char *id, const char *placement, prov_op_t **op, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = id, .placement = placement};
+	int r = manager_provider_ops.remove(p, &t, &c);
+	*op = c.op;
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_start(provider_t *p, const char *id, const char *placement, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = id, .placement = placement};
+	int r = manager_provider_ops.start(p, &t, &c);
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_update(provider_t *p, const cvm_desired_t *w, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = w->id, .name = w->name, .placement = w->placement};
+	int r = manager_provider_ops.update(p, &t, w, &c);
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_observe(provider_t *p, observation_t *o, char **err) {
+	return manager_provider_ops.observe(p, NULL, 0, o, err);
 }
 
 static const unsigned char cert_pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -109,7 +157,7 @@ static cvm_desired_t want_for(const char *id, const char *name) {
 static void create_ok(provider_t *p, const cvm_desired_t *w) {
 	prov_op_t *op = (prov_op_t *)1;
 	_cleanup_free_ char *err = NULL;
-	int r = manager_provider_ops.create(p, w, &op, &err);
+	int r = m_create(p, w, &op, &err);
 	if (r < 0) fail_msg("create %s: %s", w->name, err);
 	assert_null(op);
 }
@@ -117,7 +165,7 @@ static void create_ok(provider_t *p, const cvm_desired_t *w) {
 static void remove_ok(provider_t *p, const char *id) {
 	prov_op_t *op = (prov_op_t *)1;
 	_cleanup_free_ char *err = NULL;
-	int r = manager_provider_ops.remove(p, id, HOST, &op, &err);
+	int r = m_remove(p, id, HOST, &op, &err);
 	if (r < 0) fail_msg("remove %s: %s", id, err);
 	assert_null(op);
 }
@@ -247,7 +295,7 @@ static void test_create_idempotent(void **state) {
 	w2.attempt = "attempt-2";
 	prov_op_t *op = NULL;
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.create(p, &w2, &op, &err), -EEXIST);
+	assert_int_equal(m_create(p, &w2, &op, &err), -EEXIST);
 	assert_non_null(strstr(err, "attempt-1"));
 	assert_int_equal(count_named("cvm-twice"), 1);
 
@@ -265,7 +313,7 @@ static void test_observe_lists_only_ours(void **state) {
 
 	observation_t o;
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.observe(p, &o, &err), 0);
+	assert_int_equal(m_observe(p, &o, &err), 0);
 	assert_int_equal(o.n_unknown, 0);
 	assert_false(o.all_unknown);
 	assert_null(find_obs(&o, FOREIGN_UUID));
@@ -300,17 +348,17 @@ static void test_foreign_untouched(void **state) {
 
 	prov_op_t *op = NULL;
 	_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL;
-	assert_int_equal(manager_provider_ops.remove(p, FOREIGN_UUID, HOST, &op, &e1), -EPERM);
+	assert_int_equal(m_remove(p, FOREIGN_UUID, HOST, &op, &e1), -EPERM);
 	assert_non_null(strstr(e1, "does not own"));
-	assert_int_equal(manager_provider_ops.remove(p, FOREIGN_UUID, NULL, &op, &e2), -EPERM);
-	assert_int_equal(manager_provider_ops.start(p, FOREIGN_UUID, HOST, &e3), -EPERM);
+	assert_int_equal(m_remove(p, FOREIGN_UUID, NULL, &op, &e2), -EPERM);
+	assert_int_equal(m_start(p, FOREIGN_UUID, HOST, &e3), -EPERM);
 
 	/* A create under its UUID, or under its name, is refused. */
 	cvm_desired_t w = want_for(FOREIGN_UUID, "some-cvm");
-	assert_int_equal(manager_provider_ops.create(p, &w, &op, &e4), -EEXIST);
+	assert_int_equal(m_create(p, &w, &op, &e4), -EEXIST);
 	assert_non_null(strstr(e4, "does not own"));
 	cvm_desired_t w2 = want_for("44444444-4444-4444-8444-444444444444", "test");
-	assert_int_equal(manager_provider_ops.create(p, &w2, &op, &e5), -EEXIST);
+	assert_int_equal(m_create(p, &w2, &op, &e5), -EEXIST);
 	assert_string_equal(e5, "a domain named test that cvmctl does not own already exists on " HOST);
 
 	_cleanup_(virDomainFreep) virDomainPtr again = virDomainLookupByUUIDString(holder, FOREIGN_UUID);
@@ -342,7 +390,7 @@ static void test_remove_ours(void **state) {
 	remove_ok(p, id);
 	prov_op_t *op = NULL;
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.remove(p, id, NULL, &op, &err), 0);
+	assert_int_equal(m_remove(p, id, NULL, &op, &err), 0);
 
 	/* A shut-off domain is removed too. */
 	create_ok(p, &w);
@@ -365,22 +413,22 @@ static void test_stopped_then_start(void **state) {
 
 	observation_t o;
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.observe(p, &o, &err), 0);
+	assert_int_equal(m_observe(p, &o, &err), 0);
 	const observed_t *ob = find_obs(&o, id);
 	assert_non_null(ob);
 	assert_int_equal(ob->state, RES_STOPPED);
 	assert_null(ob->url);
 	observation_free(&o);
 
-	assert_int_equal(manager_provider_ops.start(p, id, HOST, &err), 0);
+	assert_int_equal(m_start(p, id, HOST, &err), 0);
 	assert_int_equal(virDomainIsActive(d), 1);
-	assert_int_equal(manager_provider_ops.observe(p, &o, &err), 0);
+	assert_int_equal(m_observe(p, &o, &err), 0);
 	assert_int_equal(find_obs(&o, id)->state, RES_RUNNING);
 	observation_free(&o);
 	/* Starting a running domain is a no-op; starting nothing is an error. */
-	assert_int_equal(manager_provider_ops.start(p, id, HOST, &err), 0);
+	assert_int_equal(m_start(p, id, HOST, &err), 0);
 	_cleanup_free_ char *e2 = NULL;
-	assert_int_equal(manager_provider_ops.start(p, "77777777-7777-4777-8777-777777777777", HOST, &e2), -ENOENT);
+	assert_int_equal(m_start(p, "77777777-7777-4777-8777-777777777777", HOST, &e2), -ENOENT);
 	assert_non_null(e2);
 
 	remove_ok(p, id);
@@ -401,7 +449,7 @@ static void test_update(void **state) {
 	w2.files = files_v2;
 	w2.n_files = 1;
 	_cleanup_free_ char *err = NULL;
-	int r = manager_provider_ops.update(p, &w2, &err);
+	int r = m_update(p, &w2, &err);
 	if (r < 0) fail_msg("update: %s", err);
 
 	_cleanup_(virDomainFreep) virDomainPtr d = virDomainLookupByUUIDString(holder, id);
@@ -425,7 +473,7 @@ static void test_update(void **state) {
 	prov_file_t bad[] = {{"certs", "../../escape", env_v2, 3}};
 	w2.files = bad;
 	_cleanup_free_ char *e2 = NULL;
-	assert_int_equal(manager_provider_ops.update(p, &w2, &e2), -EINVAL);
+	assert_int_equal(m_update(p, &w2, &e2), -EINVAL);
 	_cleanup_free_ char *escaped = xasprintf("%s/escape", share_dir);
 	assert_int_equal(access(escaped, F_OK), -1);
 
@@ -460,7 +508,7 @@ static void test_unreachable_host_is_unknown(void **state) {
 
 	observation_t o;
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.observe(p, &o, &err), 0);
+	assert_int_equal(m_observe(p, &o, &err), 0);
 	assert_non_null(find_obs(&o, id));
 	assert_int_equal(o.n_unknown, 1);
 	assert_string_equal(o.unknown[0].placement, DEAD_HOST);
@@ -476,18 +524,18 @@ static void test_unreachable_host_is_unknown(void **state) {
 	w2.placement = DEAD_HOST;
 	prov_op_t *op = NULL;
 	_cleanup_free_ char *e2 = NULL;
-	assert_int_equal(manager_provider_ops.create(p, &w2, &op, &e2), -EHOSTUNREACH);
+	assert_int_equal(m_create(p, &w2, &op, &e2), -EHOSTUNREACH);
 	assert_non_null(strstr(e2, "/nonexistent/sock"));
 	/* Removing with no placement cannot prove absence with a host down. */
 	_cleanup_free_ char *e3 = NULL;
-	assert_int_equal(manager_provider_ops.remove(p, w2.id, NULL, &op, &e3), -EHOSTUNREACH);
+	assert_int_equal(m_remove(p, w2.id, NULL, &op, &e3), -EHOSTUNREACH);
 
 	remove_ok(p, id);
 	manager_provider_ops.close(p);
 
 	const char *dead[] = {DEAD_HOST};
 	p = open_provider(dead, 1, false);
-	assert_int_equal(manager_provider_ops.observe(p, &o, &err), 0);
+	assert_int_equal(m_observe(p, &o, &err), 0);
 	assert_int_equal(o.n, 0);
 	assert_int_equal(o.n_unknown, 1);
 	assert_true(o.all_unknown);
@@ -498,14 +546,12 @@ static void test_unreachable_host_is_unknown(void **state) {
 static void test_remote_host_needs_shared_dir(void **state) {
 	(void)state;
 	const char *hosts[] = {"qemu+ssh://snp-host.invalid/system"};
-	provider_config_t cfg = {.name = "remote", .hosts = hosts, .n_hosts = 1};
-	provider_t *p = NULL;
+	provider_t *p = open_settings("remote", settings_for(hosts, 1, NULL, false));
 	_cleanup_free_ char *err = NULL;
-	assert_int_equal(manager_provider_ops.open(&cfg, &p, &err), 0);
 	cvm_desired_t w = want_for("cccccccc-cccc-4ccc-8ccc-cccccccccccc", "cvm-remote");
 	w.placement = hosts[0];
 	prov_op_t *op = NULL;
-	assert_int_equal(manager_provider_ops.create(p, &w, &op, &err), -EOPNOTSUPP);
+	assert_int_equal(m_create(p, &w, &op, &err), -EOPNOTSUPP);
 	assert_non_null(strstr(err, "shareDir"));
 	manager_provider_ops.close(p);
 }
@@ -532,10 +578,10 @@ static void test_place_on_test_driver(void **state) {
 	manager_provider_ops.close(p);
 
 	/* The Provider's capacity override replaces the node's numbers. */
-	provider_config_t cfg = {.name = "big", .hosts = hosts, .n_hosts = 1, .share_dir = share_dir,
-	                         .capacity_vcpus = 64, .capacity_memory_gib = 256};
+	json_t *big = settings_for(hosts, 1, share_dir, false);
+	json_object_set_new(big, "capacity", json_pack("{s:i, s:i}", "vcpus", 64, "memoryGiB", 256));
+	p = open_settings("big", big);
 	_cleanup_free_ char *e3 = NULL, *where2 = NULL;
-	assert_int_equal(manager_provider_ops.open(&cfg, &p, &e3), 0);
 	w.memory_gib = 200;
 	w.vcpus = 60;
 	assert_int_equal(manager_provider_ops.place(p, &w, used, 1, &where2, &e3), 0);

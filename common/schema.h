@@ -1,0 +1,82 @@
+/* What a backend declares about itself, as data: its Provider fields (their
+ * types, defaults, offline checks and what a change does to the CVMs already
+ * on it), its size rules, its placement noun and its guest file layout.
+ *
+ * The table lives in the backend's folder (providers/NAME/schema.c); specs/
+ * checks a Provider document against it and the engine plans with it, and
+ * neither knows which backend it is. Adding a backend setting is one row in
+ * the backend's table (and the docs), nothing else. This header sits in
+ * common/ because specs/ and providers/ may not include each other. */
+#ifndef CVM_COMMON_SCHEMA_H
+#define CVM_COMMON_SCHEMA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum field_type {
+	FT_STRING,
+	FT_BOOL,
+	FT_INT,
+	FT_STRINGS,  /* a list of strings */
+	FT_DURATION, /* "30s", "1m30s"; stored as integer seconds */
+	FT_OBJECT,   /* a mapping with fields of its own */
+} field_type_t;
+
+/* What changing a Provider field does to the CVMs already on that provider. */
+typedef enum field_effect {
+	FX_NONE,    /* nothing: only later calls see it (endpoints, limits, credentials) */
+	FX_UPDATE,  /* rolled out in place to each CVM (the plan shows an update) */
+	FX_REPLACE, /* each CVM must be recreated to see it (the plan shows a replace) */
+} field_effect_t;
+
+typedef struct field_def {
+	const char *name; /* as written in YAML: "cpuModel"; NULL ends a table */
+	field_type_t type;
+	bool required;
+	const char *dflt; /* the default as JSON text ("\"EPYC-Milan\"", "true", "8"); NULL: none */
+	field_effect_t effect;
+	const struct field_def *fields; /* FT_OBJECT: its own fields */
+	int min, max;                   /* FT_INT / FT_DURATION bounds, checked when min < max */
+	const char *const *values;      /* FT_STRING: the allowed values (NULL-terminated), or NULL */
+	/* An offline check of one string (FT_STRING, or each FT_STRINGS item):
+	 * NULL when fine, else a malloc'ed message. Opens no file or socket. */
+	char *(*check)(const char *value);
+	const char *doc; /* one line, for the reference and `cvmctl explain` */
+} field_def_t;
+
+/* Reports one problem; `field` is relative to the Provider's spec
+ * ("hosts[1]", "capacity.vcpus"); the caller adds file:line:column. */
+typedef void (*schema_report_fn)(void *ctx, const char *field, const char *msg);
+
+typedef struct backend_schema {
+	const char *flavor;        /* the Provider `type` and the CVM `flavor` */
+	const char *place_noun;    /* the word for a placement: "host", "zone", "location" */
+	const field_def_t *fields; /* the Provider's own fields (not type, controlPlaneURL, ...) */
+	/* Checks across fields, after defaults: "firmware is required unless
+	 * insecureNoSEV". May be NULL. */
+	void (*check)(const json_t *settings, schema_report_fn report, void *ctx);
+
+	/* Sizes: the CVM's vcpus and memoryGiB. */
+	int min_vcpus, max_vcpus, default_vcpus;
+	int (*default_memory_gib)(int vcpus);
+	/* 0, or -EINVAL with *field ("vcpus" | "memoryGiB") and a message
+	 * naming the limit. */
+	int (*check_size)(int vcpus, int memory_gib, const char **field, char *msg, size_t n);
+	/* The backend's own name for a size ("n2d-standard-8",
+	 * "Standard_DC8as_v5"); NULL when it has none. Caller frees. */
+	char *(*size_name)(int vcpus, int memory_gib);
+
+	/* CVM spec fields (as the plan names them: "spec.vcpus") that this
+	 * backend cannot change on a live resource; NULL-terminated. */
+	const char *const *replace_fields;
+
+	/* Where the agent finds its files inside the guest. */
+	const char *guest_cert_dir; /* "/etc/cocos/certs" */
+	const char *guest_env_file; /* "/etc/cocos/environment" */
+} backend_schema_t;
+
+/* The field of that name in a table, or NULL. */
+const field_def_t *schema_field(const field_def_t *fields, const char *name);
+
+#endif
