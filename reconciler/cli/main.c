@@ -1,13 +1,9 @@
 /* cvmctl: the command table and the global flags. Global flags are accepted
  * before or after the subcommand; everything else goes to the command. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
 #include "common/cleanup.h"
 #include "common/exitcode.h"
@@ -17,24 +13,50 @@
 
 #define CVMCTL_VERSION "0.1.0"
 
+/* What a command needs, so that nobody has to read its file to know
+ * whether it may touch the state or the backends. */
+enum {
+	NEEDS_SPECS = 1 << 0,      /* reads a spec tree (-f) */
+	NEEDS_STATE_READ = 1 << 1, /* reads the state; never creates one */
+	NEEDS_STATE_WRITE = 1 << 2, /* takes the writer lock for what it changes */
+	NEEDS_BACKENDS = 1 << 3,   /* talks to backends (some flags only) */
+};
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
+	unsigned needs;
 	const char *summary;
 } commands[] = {
-	{"validate", cmd_validate, "load and check specs (offline)"},
-	{"plan", cmd_plan, "show what a reconcile would do, and why"},
-	{"reconcile", cmd_reconcile, "converge the world to the specs (--once or --watch)"},
-	{"list", cmd_list, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
-	{"get", cmd_get, "show one CVM: spec, state, certificates, history"},
-	{"cert", cmd_cert, "list, download, revoke, renew or issue a CVM's certificates"},
-	{"ca", cmd_ca, "init, download, crl or import the CA"},
+	{"validate", cmd_validate, NEEDS_SPECS, "load and check specs (offline)"},
+	{"plan", cmd_plan, NEEDS_SPECS | NEEDS_STATE_READ | NEEDS_BACKENDS, "show what a reconcile would do, and why"},
+	{"reconcile", cmd_reconcile, NEEDS_SPECS | NEEDS_STATE_WRITE | NEEDS_BACKENDS,
+	 "converge the world to the specs (--once or --watch)"},
+	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
+	{"get", cmd_get, NEEDS_STATE_READ, "show one CVM: spec, state, certificates, history"},
+	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
+	 "list, download, revoke, renew or issue a CVM's certificates"},
+	{"ca", cmd_ca, NEEDS_STATE_WRITE, "init, download, crl or import the CA"},
 };
+
+static const char *needs_text(unsigned n, char *buf, size_t len) {
+	const char *w[3];
+	size_t k = 0;
+	if (n & NEEDS_SPECS) w[k++] = "specs";
+	if (n & (NEEDS_STATE_WRITE | NEEDS_STATE_READ)) w[k++] = n & NEEDS_STATE_WRITE ? "state" : "state (read)";
+	if (n & NEEDS_BACKENDS) w[k++] = "backends";
+	buf[0] = 0;
+	for (size_t i = 0; i < k; i++) snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", w[i]);
+	return buf;
+}
 
 static void usage(FILE *f) {
 	fprintf(f, "usage: cvmctl [global flags] <command> [flags]\n\ncommands:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		char needs[64];
+		fprintf(f, "  %-10s %-62s [%s]\n", commands[i].name, commands[i].summary,
+		        needs_text(commands[i].needs, needs, sizeof needs));
+	}
 	fprintf(f, "\nglobal flags (before or after the command):\n"
 	           "  --state-dir DIR        state directory (default $XDG_STATE_HOME/cvmctl, /var/lib/cvmctl as root)\n"
 	           "  --scope NAME           the scope a pass prunes (default \"default\")\n"
@@ -60,20 +82,13 @@ static bool is_flag(const char *arg, const char *flag) {
 	return strncmp(arg, flag, n) == 0 && (arg[n] == 0 || arg[n] == '=');
 }
 
-/* A silent libvirt error handler: we report libvirt errors once, ourselves. */
-static void quiet_virt_errors(void *data, virErrorPtr err) {
-	(void)data;
-	(void)err;
-}
-
 int main(int argc, char **argv) {
 	enum log_level level = LOG_INFO;
 	enum log_format fmt = LOG_TEXT;
 	G.scope = "default";
 	G.lock_timeout_ms = 30000;
-	virSetErrorFunc(NULL, quiet_virt_errors);
-	/* A peer that goes away mid-write is an error to report, not a death. */
-	signal(SIGPIPE, SIG_IGN);
+	/* libvirt's error printer and SIGPIPE are the manager backend's
+	 * business (manager_libvirt_init): the front knows no backend. */
 
 	/* Pull out global flags wherever they are; keep the rest in order. */
 	_cleanup_free_ char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
