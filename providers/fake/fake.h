@@ -7,7 +7,9 @@
  * has elapsed on its world's clock; poll's again_ms is the time left), a
  * create is idempotent per (id, attempt), absent is success for remove, a
  * resource without our markers is never listed or touched, a name is
- * unique in a world, a zone that does not answer is Unknown to observe() and
+ * unique in a world, remove, start and update address the zone the target
+ * names (its placement, else its handle's; elsewhere it is absent, as a
+ * cloud's 404), a zone that does not answer is Unknown to observe() and
  * fails calls into it with -ETIMEDOUT at once (it never blocks), and a
  * listing that fails on any page makes the whole provider Unknown. State
  * lives in a named *world* (the provider's `world` setting, default its
