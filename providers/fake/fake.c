@@ -49,6 +49,10 @@ static int fake_open(const provider_config_t *cfg, provider_t **out, char **err)
 	int latency = setting_int(s, "latencyMs"), page = setting_int(s, "pageSize");
 	const char *world = json_string_value(json_object_get(s, "world"));
 	if (!world) world = cfg->name;
+	if (!*world || strchr(world, '/')) {
+		*err = xasprintf("fake provider %s: world '%s' is not a world name", cfg->name, world);
+		return -EINVAL;
+	}
 	if (json_array_size(zones) == 0) {
 		*err = xasprintf("fake provider %s lists no zones", cfg->name);
 		return -EINVAL;

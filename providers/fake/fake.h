@@ -175,7 +175,10 @@ typedef enum fake_fault_kind {
 	 * is served. `name` is required. */
 	FAKE_VANISH,
 	/* `zone` (NULL: any) does not answer that call: observe() reports it
-	 * Unknown, a mutating call into it fails with -ETIMEDOUT. */
+	 * Unknown, place() skips it, a mutating call or a poll of an operation
+	 * in it fails with -ETIMEDOUT (as fake_world_set_zone_down() does for
+	 * as long as it lasts). With FAKE_ANY, whichever call comes first
+	 * takes a one-shot fault: say which call is meant. */
 	FAKE_ZONE_BLOCKS,
 } fake_fault_kind_t;
 

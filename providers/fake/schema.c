@@ -10,11 +10,19 @@
 #include "common/util.h"
 #include "providers/provider.h"
 
-/* A zone is one path segment of a handle ("fake://WORLD/ZONE/ID"). */
-static char *check_zone(const char *z) {
-	if (!z || !*z) return xstrdup("a zone name cannot be empty");
-	if (strchr(z, '/')) return xasprintf("zone '%s' contains '/'", z);
+/* Worlds and zones are path segments of a handle ("fake://WORLD/ZONE/ID"). */
+static char *check_segment(const char *what, const char *v) {
+	if (!v || !*v) return xasprintf("a %s name cannot be empty", what);
+	if (strchr(v, '/')) return xasprintf("%s '%s' contains '/'", what, v);
 	return NULL;
+}
+
+static char *check_zone(const char *z) {
+	return check_segment("zone", z);
+}
+
+static char *check_world(const char *w) {
+	return check_segment("world", w);
 }
 
 static const field_def_t fake_fields[] = {
@@ -24,7 +32,7 @@ static const field_def_t fake_fields[] = {
 	 .doc = "how long create, remove and start take, on the world's clock (0: synchronous)"},
 	{.name = "pageSize", .type = FT_INT, .dflt = "100", .min = 1, .max = 100000, .effect = FX_NONE,
 	 .doc = "resources per page of a listing (each page is one counted call)"},
-	{.name = "world", .type = FT_STRING, .check = check_zone, .effect = FX_NONE,
+	{.name = "world", .type = FT_STRING, .check = check_world, .effect = FX_NONE,
 	 .doc = "the in-memory world (cloud) this provider lives in (default: the provider's name)"},
 	{0},
 };
