@@ -163,8 +163,8 @@ static void test_create_modes(void **state) {
 	assert_string_equal(jm, "wal");
 	_cleanup_free_ char *uv = sql_text(f->dir, "PRAGMA user_version");
 	char want[16];
-	snprintf(want, sizeof want, "%d", store_schema_version());
-	assert_true(store_schema_version() >= 1);
+	snprintf(want, sizeof want, "%d", sqlite_schema_version());
+	assert_true(sqlite_schema_version() >= 1);
 	assert_string_equal(uv, want);
 	store_close(s);
 }
@@ -240,7 +240,7 @@ static void test_future_schema_refused(void **state) {
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
 	store_close(s);
-	int future = store_schema_version() + 7;
+	int future = sqlite_schema_version() + 7;
 	_cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", future);
 	free(sql_text(f->dir, sql));
 	_cleanup_free_ char *uv = sql_text(f->dir, "PRAGMA user_version");
@@ -250,7 +250,7 @@ static void test_future_schema_refused(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &s), -EPROTO);
 	assert_null(s);
 	_cleanup_free_ char *msg = xasprintf("state schema version %d is newer than this cvmctl understands (%d)",
-	                                     future, store_schema_version());
+	                                     future, sqlite_schema_version());
 	assert_string_equal(store_errmsg(NULL), msg);
 	/* Refusing did not touch it. */
 	_cleanup_free_ char *uv2 = sql_text(f->dir, "PRAGMA user_version");

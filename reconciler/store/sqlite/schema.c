@@ -107,41 +107,41 @@ static const char *const migrations[] = {
 	"DELETE FROM settings WHERE key LIKE 'delivered:%' OR key LIKE 'rotate-retry:%' OR key LIKE 'provider:%';",
 };
 
-int store_schema_version(void) {
+int sqlite_schema_version(void) {
 	return (int)ARRAY_SIZE(migrations);
 }
 
 static int read_user_version(store_t *s, int *out) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "PRAGMA user_version", &st);
+	int r = sq_prepare(s, "PRAGMA user_version", &st);
 	if (r < 0) return r;
-	if (sqlite3_step(st) != SQLITE_ROW) return store_sqlerr(s);
+	if (sqlite3_step(st) != SQLITE_ROW) return sq_err(s);
 	*out = sqlite3_column_int(st, 0);
 	return 0;
 }
 
 static int check_version(store_t *s, int v) {
-	if (v > store_schema_version())
+	if (v > sqlite_schema_version())
 		return store_fail(s, -EPROTO, "state schema version %d is newer than this cvmctl understands (%d)", v,
-		                  store_schema_version());
+		                  sqlite_schema_version());
 	if (v < 0) return store_fail(s, -EPROTO, "state schema version %d is not valid", v);
 	return 0;
 }
 
 /* Must be called inside a write transaction (BEGIN IMMEDIATE), so that two
  * processes opening a new state at once do not both migrate it. */
-int store_migrate(store_t *s) {
+int sq_migrate(store_t *s) {
 	int v = 0, r = read_user_version(s, &v);
 	if (r < 0) return r;
 	r = check_version(s, v);
 	if (r < 0) return r;
-	for (; v < store_schema_version(); v++) {
-		r = store_exec(s, migrations[v]);
+	for (; v < sqlite_schema_version(); v++) {
+		r = sq_exec(s, migrations[v]);
 		if (r < 0) return r;
 		/* PRAGMA takes no bound parameters; v is our own integer. */
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		r = store_exec(s, sql);
+		r = sq_exec(s, sql);
 		if (r < 0) return r;
 	}
 	return 0;
