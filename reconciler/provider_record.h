@@ -13,8 +13,9 @@
 
 void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s);
 
-/* Saves c under "provider:<name>" (in the caller's transaction, if any). */
-int provider_record_save(store_t *st, const provider_config_t *c);
+/* Saves c under "provider:<name>" (in the caller's transaction, if any).
+ * Returns 0 or -errno; store_errmsg says why. */
+STORE_MUST_CHECK int provider_record_save(store_t *st, const provider_config_t *c);
 
 /* Loads the saved settings of provider `name` into c; the strings point
  * into *holder, which the caller releases with provider_record_release. */

@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_MUST_CHECK /* empty until every caller checks its result */
+#define STORE_MUST_CHECK __attribute__((warn_unused_result))
 
 typedef struct store store_t;
 
