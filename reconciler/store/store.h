@@ -216,7 +216,8 @@ STORE_MUST_CHECK int store_set_setting(store_t *s, const char *key, const char *
 /* Test builds only: the nth write from now on (1 = the next; store_put_*,
  * store_add_event, store_set_*, store_commit) fails with -EIO and the
  * message "injected store write failure (test hook)", as a full disk
- * would; the writes before it and after it succeed; 0 turns it off.
+ * would; the writes before it and after it succeed (a call refused for
+ * its arguments is no write and does not count); 0 turns it off.
  * Counted by the dispatchers, so it works for any backing store. Also
  * armed by every store_open from $CVMCTL_TEST_FAIL_STORE_WRITE=N (the
  * writes store_open itself makes, migrations included, do not count). */

@@ -47,21 +47,27 @@ static int one_cvm(store_t *s, sqlite3_stmt *st, cvm_record_t *out) {
 	return cvm_from_row(s, st, out);
 }
 
+/* The columns a put replaces, apart from created_at and updated_at. */
+#define PUT_COLS(X)                                                                                     \
+	X(name) X(scope) X(flavor) X(provider) X(placement) X(status) X(url) X(spec_hash) X(spec_json) \
+	X(attempt) X(vcpus) X(memory_gib) X(last_error) X(handle)
+#define SET_COL(c) #c " = excluded." #c ", "
+#define DIFFERS(c) "cvms." #c " IS NOT excluded." #c " OR "
+
+/* One upsert. updated_at is always now (?17): the record's own value is a
+ * copy of what was read and would freeze it. The WHERE on the update makes
+ * a put that changes nothing write nothing, so that a converged pass over
+ * many CVMs neither rewrites their rows nor moves their updated_at. */
+static const char put_sql[] =
+	"INSERT INTO cvms (" CVM_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+	"  COALESCE(?14, ?17), ?17, ?16, ?18) "
+	"ON CONFLICT(id) DO UPDATE SET " PUT_COLS(SET_COL)
+	"  created_at = COALESCE(?14, cvms.created_at), updated_at = excluded.updated_at "
+	"WHERE " PUT_COLS(DIFFERS) "cvms.created_at IS NOT COALESCE(?14, cvms.created_at)";
+
 int sq_put_cvm(store_t *s, const cvm_record_t *r) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	/* Zero timestamps mean "now"; an update keeps the original created_at
-	 * unless the caller gives one. */
-	int r0 = sq_prepare(
-		s,
-		"INSERT INTO cvms (" CVM_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-		"  COALESCE(?14, ?17), COALESCE(?15, ?17), ?16, ?18) "
-		"ON CONFLICT(id) DO UPDATE SET name = excluded.name, scope = excluded.scope, flavor = excluded.flavor, "
-		"  provider = excluded.provider, placement = excluded.placement, status = excluded.status, "
-		"  url = excluded.url, spec_hash = excluded.spec_hash, spec_json = excluded.spec_json, "
-		"  attempt = excluded.attempt, vcpus = excluded.vcpus, memory_gib = excluded.memory_gib, "
-		"  created_at = COALESCE(?14, cvms.created_at), updated_at = excluded.updated_at, "
-		"  last_error = excluded.last_error, handle = excluded.handle",
-		&st);
+	int r0 = sq_prepare(s, put_sql, &st);
 	if (r0 < 0) return r0;
 	sq_bind_text(st, 1, r->id);
 	sq_bind_text(st, 2, r->name);
@@ -76,8 +82,8 @@ int sq_put_cvm(store_t *s, const cvm_record_t *r) {
 	sq_bind_text(st, 11, r->attempt);
 	sqlite3_bind_int(st, 12, r->vcpus);
 	sqlite3_bind_int(st, 13, r->memory_gib);
+	/* Zero means "now" for a new record and "keep it" for an update. */
 	if (r->created_at) sqlite3_bind_int64(st, 14, r->created_at);
-	if (r->updated_at) sqlite3_bind_int64(st, 15, r->updated_at);
 	sq_bind_text(st, 16, r->last_error);
 	sqlite3_bind_int64(st, 17, now_s());
 	sq_bind_text(st, 18, r->handle);

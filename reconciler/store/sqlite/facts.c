@@ -10,16 +10,33 @@
 
 /* ---- per-CVM facts with setters of their own ---- */
 
+static int cvm_exists(store_t *s, const char *id) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = sq_prepare(s, "SELECT 1 FROM cvms WHERE id = ?1", &st);
+	if (r < 0) return r;
+	sq_bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", id);
+	if (rc != SQLITE_ROW) return sq_err(s);
+	return 0;
+}
+
+/* Runs an UPDATE of one CVM's row whose WHERE also skips a row that
+ * already holds the values: no row changed is then either that (success,
+ * updated_at left alone) or no such CVM. */
 static int update_one(store_t *s, sqlite3_stmt *st, const char *id) {
 	int r = sq_step_done(s, st);
 	if (r < 0) return r;
-	if (sqlite3_changes(sq_db(s)) == 0) return store_fail(s, -ENOENT, "no CVM with id %s", id);
+	if (sqlite3_changes(sq_db(s)) == 0) return cvm_exists(s, id);
 	return 0;
 }
 
 int sq_set_delivered(store_t *s, const char *cvm_id, const char *serial) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = sq_prepare(s, "UPDATE cvms SET delivered_serial = ?2, updated_at = ?3 WHERE id = ?1", &st);
+	int r = sq_prepare(s,
+	                   "UPDATE cvms SET delivered_serial = ?2, updated_at = ?3 "
+	                   "WHERE id = ?1 AND delivered_serial IS NOT ?2",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
 	sq_bind_text(st, 2, serial);
@@ -42,11 +59,15 @@ int sq_get_delivered(store_t *s, const char *cvm_id, char **serial) {
 
 int sq_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = sq_prepare(s, "UPDATE cvms SET rotate_failures = ?2, rotate_next_at = ?3 WHERE id = ?1", &st);
+	int r = sq_prepare(s,
+	                   "UPDATE cvms SET rotate_failures = ?2, rotate_next_at = ?3, updated_at = ?4 "
+	                   "WHERE id = ?1 AND (rotate_failures IS NOT ?2 OR rotate_next_at IS NOT ?3)",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
 	sqlite3_bind_int(st, 2, failures);
 	sqlite3_bind_int64(st, 3, next_at);
+	sqlite3_bind_int64(st, 4, now_s());
 	return update_one(s, st, cvm_id);
 }
 
