@@ -667,7 +667,12 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		}
 	}
 	for (size_t k = 0; k < n_jobs; k++) prepare_intent(p, jobs, n_jobs, &jobs[k]);
-	if (commit_or_report(p->store, "the intents") < 0) goto out;
+	if (commit_or_report(p->store, "the intents") < 0) {
+		/* Nothing was done; what failed first is in the jobs. */
+		for (size_t k = 0; k < n_jobs; k++)
+			if (jobs[k].rc < 0) log_error("%s: %s", jobs[k].a->name, jobs[k].err);
+		goto out;
+	}
 	crash_point("after-intent-commit");
 
 	/* What each create or update delivers, read from the store before the
