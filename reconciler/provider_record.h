@@ -1,7 +1,7 @@
 /* Provider connection settings as the last reconcile saw them, kept in the
- * state so that commands run without the spec tree (cert revoke publishing
- * a replacement, list --refresh) can still reach the backend. Only
- * settings are kept: credentials stay in their files. */
+ * state (its providers table) so that commands run without the spec tree
+ * (cert revoke publishing a replacement, list --refresh) can still reach
+ * the backend. Only settings are kept: credentials stay in their files. */
 #ifndef CVM_PROVIDER_RECORD_H
 #define CVM_PROVIDER_RECORD_H
 
@@ -13,8 +13,10 @@
 
 void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s);
 
-/* Saves c under "provider:<name>" (in the caller's transaction, if any).
- * Returns 0 or -errno; store_errmsg says why. */
+/* Saves c as the store's record of provider c->name (store_put_provider:
+ * the fields under their YAML names, keys sorted, as schema migration 2
+ * also writes them), in the caller's transaction, if any. Returns 0 or
+ * -errno; store_errmsg says why. */
 STORE_MUST_CHECK int provider_record_save(store_t *st, const provider_config_t *c);
 
 /* Loads the saved settings of provider `name` into c; the strings point
