@@ -9,8 +9,8 @@
  *		...
  *	} sqlite_store_t;
  *
- * Nothing outside reconciler/store/ includes this: to callers store_t is
- * opaque. */
+ * Nothing outside reconciler/store/ includes this (the store's own unit
+ * tests excepted): to callers store_t is opaque. */
 #ifndef CVM_STORE_IMPL_H
 #define CVM_STORE_IMPL_H
 

@@ -46,14 +46,14 @@ int sq_put_cert(store_t *s, const cert_record_t *c) {
 	/* The WHERE makes a serial owned by another CVM a no-op, which
 	 * sqlite3_changes() then reports as a conflict. */
 	int r = sq_prepare(s,
-	                      "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-	                      "ON CONFLICT(serial) DO UPDATE SET is_default = excluded.is_default, "
-	                      "  status = excluded.status, not_before = excluded.not_before, "
-	                      "  not_after = excluded.not_after, revoked_at = excluded.revoked_at, "
-	                      "  revoke_reason = excluded.revoke_reason, cert_pem = excluded.cert_pem, "
-	                      "  key_path = excluded.key_path "
-	                      "WHERE certs.cvm_id = excluded.cvm_id",
-	                      &st);
+	                   "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+	                   "ON CONFLICT(serial) DO UPDATE SET is_default = excluded.is_default, "
+	                   "  status = excluded.status, not_before = excluded.not_before, "
+	                   "  not_after = excluded.not_after, revoked_at = excluded.revoked_at, "
+	                   "  revoke_reason = excluded.revoke_reason, cert_pem = excluded.cert_pem, "
+	                   "  key_path = excluded.key_path "
+	                   "WHERE certs.cvm_id = excluded.cvm_id",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, c->serial);
 	sq_bind_text(st, 2, c->cvm_id);
@@ -98,9 +98,9 @@ int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n
 	*n = 0;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s,
-	                      "SELECT " CERT_COLS " FROM certs WHERE ?1 IS NULL OR cvm_id = ?1 "
-	                      "ORDER BY cvm_id, not_before, serial",
-	                      &st);
+	                   "SELECT " CERT_COLS " FROM certs WHERE ?1 IS NULL OR cvm_id = ?1 "
+	                   "ORDER BY cvm_id, not_before, serial",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
 	return sq_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);

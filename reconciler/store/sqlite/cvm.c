@@ -107,9 +107,9 @@ int sq_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	/* Active records first, then the most recently touched. */
 	r = sq_prepare(s,
-	                  "SELECT " CVM_COLS " FROM cvms WHERE name = ?1 "
-	                  "ORDER BY status = 'Inactive', updated_at DESC, created_at DESC, rowid DESC LIMIT 1",
-	                  &st);
+	               "SELECT " CVM_COLS " FROM cvms WHERE name = ?1 "
+	               "ORDER BY status = 'Inactive', updated_at DESC, created_at DESC, rowid DESC LIMIT 1",
+	               &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, name_or_id);
 	r = one_cvm(s, st, out);
@@ -125,9 +125,9 @@ int sq_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n) {
 	*n = 0;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s,
-	                      "SELECT " CVM_COLS " FROM cvms WHERE ?1 IS NULL OR scope = ?1 "
-	                      "ORDER BY name, created_at, id",
-	                      &st);
+	                   "SELECT " CVM_COLS " FROM cvms WHERE ?1 IS NULL OR scope = ?1 "
+	                   "ORDER BY name, created_at, id",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, scope);
 	return sq_collect(s, st, sizeof(cvm_record_t), cvm_row, cvm_free_all, (void **)out, n);

@@ -91,11 +91,11 @@ int sq_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t
 int sq_put_provider(store_t *s, const char *name, const char *flavor, const char *settings_json) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s,
-	                      "INSERT INTO providers (name, flavor, settings, updated_at) VALUES (?1, ?2, ?3, ?4) "
-	                      "ON CONFLICT(name) DO UPDATE SET flavor = excluded.flavor, settings = excluded.settings, "
-	                      "  updated_at = excluded.updated_at "
-	                      "WHERE providers.flavor IS NOT excluded.flavor OR providers.settings IS NOT excluded.settings",
-	                      &st);
+	                   "INSERT INTO providers (name, flavor, settings, updated_at) VALUES (?1, ?2, ?3, ?4) "
+	                   "ON CONFLICT(name) DO UPDATE SET flavor = excluded.flavor, settings = excluded.settings, "
+	                   "  updated_at = excluded.updated_at "
+	                   "WHERE providers.flavor IS NOT excluded.flavor OR providers.settings IS NOT excluded.settings",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, name);
 	sq_bind_text(st, 2, flavor);

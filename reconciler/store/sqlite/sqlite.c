@@ -1,12 +1,8 @@
 /* The SQLite store: transactions, settings, and the SQLite helpers the
  * other files of sqlite/ share. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -119,9 +115,9 @@ int sq_get_setting(store_t *s, const char *key, char **value) {
 int sq_set_setting(store_t *s, const char *key, const char *value) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s,
-	                      "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-	                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	                      &st);
+	                   "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+	                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, key);
 	sq_bind_text(st, 2, value);
@@ -129,7 +125,7 @@ int sq_set_setting(store_t *s, const char *key, const char *value) {
 }
 
 int sq_collect(store_t *s, sqlite3_stmt *st, size_t size, sq_row_fn row, void (*free_all)(void *v, size_t n),
-                  void **out, size_t *n) {
+               void **out, size_t *n) {
 	char *v = NULL;
 	size_t len = 0, cap = 0;
 	int rc, r = 0;
