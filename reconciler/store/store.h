@@ -159,7 +159,7 @@ STORE_MUST_CHECK int store_lock(store_t *s, int timeout_ms, char **holder);
 void store_unlock(store_t *s);
 
 /* Transactions: one durable commit (one fsync) per call to store_commit.
- * A failed commit leaves the transaction open: roll it back. */
+ * A failed commit may leave the transaction open: roll it back. */
 STORE_MUST_CHECK int store_begin(store_t *s);
 STORE_MUST_CHECK int store_commit(store_t *s);
 void store_rollback(store_t *s);
