@@ -37,6 +37,35 @@ static void job_fail(job_t *j, int rc, char *err) {
 	j->err = err ? err : xstrdup("unknown error");
 }
 
+/* Every store write of wave 1 goes through here: a write that failed
+ * fails its job before any remote call (nothing is submitted for it), and
+ * the job's error says what could not be recorded. Returns r. */
+static int intent_written(store_t *st, job_t *j, int r) {
+	if (r >= 0) return r;
+	if (j->rc == 0) {
+		job_fail(j, r, xasprintf("cannot record the intent: %s", store_errmsg(st)));
+	} else {
+		char *both = xasprintf("%s (and cannot record that: %s)", j->err, store_errmsg(st));
+		job_fail(j, r, both);
+	}
+	j->do_remove = j->do_create = j->do_start = j->do_update = false;
+	return r;
+}
+
+/* Records a job's record and one event of it, in that order. */
+static int put_with_event(store_t *st, job_t *j, const char *kind, const char *msg) {
+	int r = store_put_cvm(st, &j->rec);
+	if (r >= 0) r = store_add_event(st, j->rec.id, kind, msg);
+	return intent_written(st, j, r);
+}
+
+/* A write that failed after the remote work was done: reported once, and
+ * the pass fails (the next one converges from what the backend shows). */
+static void unrecorded(store_t *st, apply_summary_t *sum, const cvm_record_t *r, const char *what) {
+	sum->failed++;
+	log_error("%s (%s): cannot record %s: %s", r->name, r->id, what, store_errmsg(st));
+}
+
 /* ---- wave 1: intents -------------------------------------------------- */
 
 /* The CA, loaded (or created with the default key type) once per pass. */
@@ -146,8 +175,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 				job_fail(j, r, err);
 				j->rec.status = ST_FAILED;
 				set_str(&j->rec.last_error, j->err);
-				store_put_cvm(p->store, &j->rec);
-				store_add_event(p->store, j->rec.id, "failed", j->err);
+				put_with_event(p->store, j, "failed", j->err);
 				return;
 			}
 			free(j->rec.placement);
@@ -176,8 +204,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 				j->do_create = false;
 				j->rec.status = ST_FAILED;
 				set_str(&j->rec.last_error, j->err);
-				store_put_cvm(p->store, &j->rec);
-				store_add_event(p->store, j->rec.id, "failed", j->err);
+				put_with_event(p->store, j, "failed", j->err);
 				return;
 			}
 		}
@@ -191,8 +218,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		j->done_kind = a->kind == ACT_REPLACE ? "replaced" : a->record ? "recreated" : "created";
 		_cleanup_free_ char *msg = xasprintf("%s on %s (attempt %s): %s", a->kind == ACT_REPLACE ? "replace" : "create",
 		                                     j->rec.placement, j->rec.attempt, a->reason);
-		store_put_cvm(p->store, &j->rec);
-		store_add_event(p->store, j->rec.id, "intent", msg);
+		put_with_event(p->store, j, "intent", msg);
 		break;
 	}
 	case ACT_ADOPT: {
@@ -212,8 +238,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 			j->do_start = true;
 			j->done_kind = "started";
 		}
-		store_put_cvm(p->store, &j->rec);
-		store_add_event(p->store, j->rec.id, "adopted", a->reason);
+		put_with_event(p->store, j, "adopted", a->reason);
 		break;
 	}
 	case ACT_START:
@@ -255,8 +280,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		}
 		j->rec.status = ST_DELETING;
 		j->done_kind = "deleted";
-		store_put_cvm(p->store, &j->rec);
-		store_add_event(p->store, j->rec.id, "intent", a->reason);
+		put_with_event(p->store, j, "intent", a->reason);
 		break;
 	}
 	case ACT_NOOP: {
@@ -268,7 +292,7 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		if (st != j->rec.status) {
 			_cleanup_free_ char *msg = xasprintf("recorded %s as %s: %s", cvm_status_name(j->rec.status),
 			                                     cvm_status_name(st), a->reason);
-			store_add_event(p->store, j->rec.id, "status", msg);
+			if (intent_written(p->store, j, store_add_event(p->store, j->rec.id, "status", msg)) < 0) break;
 		}
 		j->rec.status = st;
 		free(j->rec.url);
@@ -276,18 +300,20 @@ static void prepare_intent(pass_t *p, job_t *jobs, size_t n_jobs, job_t *j) {
 		free(j->rec.last_error);
 		j->rec.last_error = NULL;
 		set_str(&j->rec.placement, o->placement);
-		store_put_cvm(p->store, &j->rec);
+		intent_written(p->store, j, store_put_cvm(p->store, &j->rec));
 		break;
 	}
 	case ACT_UNKNOWN:
 		if (j->has_rec && j->rec.status != ST_UNKNOWN && j->rec.status != ST_INACTIVE) {
 			/* A create or delete intent stays what it is: the next pass
 			 * resumes it once the place answers again. */
+			int r = 0;
 			if (j->rec.status != ST_CREATING && j->rec.status != ST_DELETING) {
 				j->rec.status = ST_UNKNOWN;
-				store_put_cvm(p->store, &j->rec);
+				r = store_put_cvm(p->store, &j->rec);
 			}
-			store_add_event(p->store, j->rec.id, "unknown", a->reason);
+			if (r >= 0) r = store_add_event(p->store, j->rec.id, "unknown", a->reason);
+			intent_written(p->store, j, r);
 		}
 		break;
 	}
@@ -453,8 +479,8 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 			set_str(&j->rec.spec_json, a->record->spec_json);
 		}
 		set_str(&j->rec.last_error, j->err);
-		store_put_cvm(p->store, &j->rec);
-		store_add_event(p->store, j->rec.id, "failed", j->err);
+		if (store_put_cvm(p->store, &j->rec) < 0 || store_add_event(p->store, j->rec.id, "failed", j->err) < 0)
+			log_error("%s (%s): cannot record the failure: %s", j->rec.name, j->rec.id, store_errmsg(p->store));
 		return;
 	}
 	if (!j->done_kind) return;
@@ -470,6 +496,7 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 		if (certs_revoke_all(p->store, j->rec.id, now_s(), &err) < 0) {
 			log_error("%s: %s", j->rec.name, err);
 			free(err);
+			sum->failed++;
 		}
 		ACTX.crl_dirty = true;
 		break;
@@ -482,13 +509,18 @@ static void record_outcome(pass_t *p, job_t *j, apply_summary_t *sum) {
 	}
 	if ((a->kind == ACT_CREATE || a->kind == ACT_REPLACE) && j->rec.status == ST_CREATING) j->rec.status = ST_RUNNING;
 	if (a->kind == ACT_ADOPT && j->do_start) j->rec.status = ST_RUNNING;
-	if (j->has_ship && j->ship.serial[0]) certs_set_delivered(p->store, j->rec.id, j->ship.serial);
 	free(j->rec.last_error);
 	j->rec.last_error = NULL;
-	store_put_cvm(p->store, &j->rec);
 	_cleanup_free_ char *msg = xasprintf("%s%s%s", a->reason, j->rec.placement ? " on " : "",
 	                                     j->rec.placement ? j->rec.placement : "");
-	store_add_event(p->store, j->rec.id, j->done_kind, msg);
+	int r = 0;
+	if (j->has_ship && j->ship.serial[0]) r = certs_set_delivered(p->store, j->rec.id, j->ship.serial);
+	if (r >= 0) r = store_put_cvm(p->store, &j->rec);
+	if (r >= 0) r = store_add_event(p->store, j->rec.id, j->done_kind, msg);
+	if (r < 0) {
+		unrecorded(p->store, sum, &j->rec, "the outcome");
+		return;
+	}
 	printf("%-9s %-24s %s  %s\n", j->done_kind, j->rec.name, j->rec.id, j->rec.placement ? j->rec.placement : "");
 }
 
@@ -508,15 +540,65 @@ static bool rotation_backing_off(store_t *st, const char *id, int64_t now) {
 	return store_get_rotation_retry(st, id, &n, &next) == 0 && n > 0 && now < next;
 }
 
-static void rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
+static int rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
 	int n = 0;
 	int64_t next = 0;
-	store_get_rotation_retry(st, id, &n, &next);
-	if (ok && n == 0) return;
+	int r = store_get_rotation_retry(st, id, &n, &next);
+	if (r < 0) return r;
+	if (ok && n == 0) return 0;
 	n = ok ? 0 : n + 1;
 	long long wait = n ? 60LL << (n > 6 ? 6 : n - 1) : 0;
 	if (wait > 3600) wait = 3600;
-	store_set_rotation_retry(st, id, n, now + wait);
+	return store_set_rotation_retry(st, id, n, now + wait);
+}
+
+/* Renews the default certificate of j's CVM in one transaction with its
+ * history entry. */
+static int renew_default(pass_t *p, job_t *j, int64_t now, char **err) {
+	cert_record_t fresh = {0};
+	if (store_begin(p->store) < 0) {
+		*err = xasprintf("cannot start a transaction: %s", store_errmsg(p->store));
+		return -EIO;
+	}
+	int r = certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now, j->a->spec->certs.validity_s, NULL, true,
+	                    &fresh, err);
+	if (r == 0) {
+		_cleanup_free_ char *msg =
+			xasprintf("certificate %s issued, valid until %lld", fresh.serial, (long long)fresh.not_after);
+		if ((r = store_add_event(p->store, j->rec.id, "cert-renewed", msg)) < 0)
+			*err = xasprintf("cannot record the renewal: %s", store_errmsg(p->store));
+	}
+	if (r == 0)
+		r = commit_or_report(p->store, "the renewed certificate");
+	else
+		store_rollback(p->store);
+	cert_record_free(&fresh);
+	return r;
+}
+
+/* Hands the CVM its current default certificate, and records that. */
+static int publish_default(pass_t *p, job_t *j, char **err) {
+	shipment_t sh;
+	int r = shipment_build(&sh, p->store, store_installation_id(p->store), pki_ca_cert_pem(ACTX.ca), &j->rec, err);
+	if (r < 0) return r;
+	prov_call_t c = {0};
+	prov_target_t t = {.id = j->rec.id, .name = j->rec.name, .placement = j->rec.placement,
+	                   .handle = j->rec.handle, .observed = j->a->observed};
+	r = prov_update(j->b->ops, j->b->conn, &t, &sh.want, &c);
+	if (r >= 0) r = wait_op(j->b, &c);
+	if (r < 0) *err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	if (r == 0) {
+		_cleanup_free_ char *msg = xasprintf("certificate %s published", sh.serial);
+		if ((r = certs_set_delivered(p->store, j->rec.id, sh.serial)) < 0 ||
+		    (r = store_add_event(p->store, j->rec.id, "cert-published", msg)) < 0)
+			*err = xasprintf("certificate %s reached the CVM, but the state cannot record that: %s", sh.serial,
+			                 store_errmsg(p->store));
+		else
+			printf("%-9s %-24s %s  certificate %s\n", "rotated", j->rec.name, j->rec.id, sh.serial);
+	}
+	shipment_free(&sh);
+	return r;
 }
 
 /* Renews default certificates that reached renewBefore and publishes any
@@ -540,54 +622,24 @@ static void rotate_certificates(pass_t *p, job_t *jobs, size_t n_jobs, apply_sum
 		char *err = NULL;
 		int r = 0;
 		if (due) {
-			cert_record_t fresh = {0};
-			if (store_begin(p->store) < 0) continue;
-			r = certs_issue(p->store, ACTX.ca, j->rec.id, j->rec.name, now, j->a->spec->certs.validity_s, NULL, true,
-			                &fresh, &err);
-			if (r == 0) {
-				_cleanup_free_ char *msg = xasprintf("certificate %s issued, valid until %lld", fresh.serial,
-				                                     (long long)fresh.not_after);
-				store_add_event(p->store, j->rec.id, "cert-renewed", msg);
-				r = commit_or_report(p->store, "the renewed certificate");
-			} else {
-				store_rollback(p->store);
-			}
-			cert_record_free(&fresh);
+			r = renew_default(p, j, now, &err);
 			crash_point("after-renew-commit");
 		}
-		if (r == 0) {
-			shipment_t sh;
-			r = shipment_build(&sh, p->store, store_installation_id(p->store), pki_ca_cert_pem(ACTX.ca), &j->rec, &err);
-			if (r == 0) {
-				prov_call_t c = {0};
-				prov_target_t t = {.id = j->rec.id, .name = j->rec.name, .placement = j->rec.placement,
-				                   .handle = j->rec.handle, .observed = j->a->observed};
-				r = prov_update(j->b->ops, j->b->conn, &t, &sh.want, &c);
-				if (r >= 0) r = wait_op(j->b, &c);
-				err = TAKE_PTR(c.err);
-				prov_call_clear(&c);
-				if (r == 0) {
-					certs_set_delivered(p->store, j->rec.id, sh.serial);
-					_cleanup_free_ char *msg = xasprintf("certificate %s published", sh.serial);
-					store_add_event(p->store, j->rec.id, "cert-published", msg);
-					printf("%-9s %-24s %s  certificate %s\n", "rotated", j->rec.name, j->rec.id, sh.serial);
-				}
-				shipment_free(&sh);
-			}
-		}
-		rotation_result(p->store, j->rec.id, now, r == 0);
+		if (r == 0) r = publish_default(p, j, &err);
+		if (rotation_result(p->store, j->rec.id, now, r == 0) < 0)
+			unrecorded(p->store, sum, &j->rec, "the rotation retry");
 		if (r < 0) {
 			sum->failed++;
 			_cleanup_free_ char *msg = xasprintf("certificate rotation failed (retrying with backoff): %s",
 			                                     err ? err : strerror(-r));
 			log_error("%s (%s): %s", j->rec.name, j->rec.id, msg);
-			store_add_event(p->store, j->rec.id, "failed", msg);
 			set_str(&j->rec.last_error, msg);
-			store_put_cvm(p->store, &j->rec);
+			if (store_add_event(p->store, j->rec.id, "failed", msg) < 0 || store_put_cvm(p->store, &j->rec) < 0)
+				unrecorded(p->store, sum, &j->rec, "the rotation failure");
 		} else if (j->rec.last_error) {
 			free(j->rec.last_error);
 			j->rec.last_error = NULL;
-			store_put_cvm(p->store, &j->rec);
+			if (store_put_cvm(p->store, &j->rec) < 0) unrecorded(p->store, sum, &j->rec, "the cleared error");
 		}
 		free(err);
 	}
@@ -639,12 +691,21 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
 		goto out;
 	}
-	for (size_t i = 0; i < p->n_backends; i++)
-		if (provider_record_save(p->store, &p->backends[i].cfg) < 0)
-			log_warn("cannot record the settings of provider %s: %s", p->backends[i].cfg.name,
-			         store_errmsg(p->store));
+	for (size_t i = 0; i < p->n_backends; i++) {
+		if (provider_record_save(p->store, &p->backends[i].cfg) < 0) {
+			/* Before any remote call: the pass does nothing. */
+			log_error("cannot record provider %s: %s", p->backends[i].cfg.name, store_errmsg(p->store));
+			store_rollback(p->store);
+			goto out;
+		}
+	}
 	for (size_t k = 0; k < n_jobs; k++) prepare_intent(p, jobs, n_jobs, &jobs[k]);
-	if (commit_or_report(p->store, "the intents") < 0) goto out;
+	if (commit_or_report(p->store, "the intents") < 0) {
+		/* Nothing was done; what failed first is in the jobs. */
+		for (size_t k = 0; k < n_jobs; k++)
+			if (jobs[k].rc < 0) log_error("%s: %s", jobs[k].a->name, jobs[k].err);
+		goto out;
+	}
 	crash_point("after-intent-commit");
 
 	/* What each create or update delivers, read from the store before the
@@ -672,8 +733,15 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
 		goto out;
 	}
-	for (size_t k = 0; k < n_jobs; k++)
-		if (jobs[k].a->kind != ACT_NOOP && jobs[k].a->kind != ACT_UNKNOWN) record_outcome(p, &jobs[k], sum);
+	for (size_t k = 0; k < n_jobs; k++) {
+		job_t *j = &jobs[k];
+		if (j->a->kind != ACT_NOOP && j->a->kind != ACT_UNKNOWN) {
+			record_outcome(p, j, sum);
+		} else if (j->rc < 0) { /* only a failed write fails these */
+			sum->failed++;
+			log_error("%s: %s", j->a->name, j->err);
+		}
+	}
 	if (commit_or_report(p->store, "the outcome") < 0) goto out;
 
 	/* Certificates: renewals, publication, and the CRL. */

@@ -49,9 +49,14 @@ int publish_cvm(store_t *st, pki_ca_t *ca, const cvm_record_t *r, char **err) {
 	prov_call_clear(&c);
 	if (rc < 0) goto out;
 	rc = 0;
-	certs_set_delivered(st, r->id, sh.serial);
+	/* Published but not recorded as delivered: the next reconcile
+	 * publishes it again, which is harmless; the command still fails. */
 	char *msg = xasprintf("certificate %s published", sh.serial);
-	store_add_event(st, r->id, "cert-published", msg);
+	if ((rc = certs_set_delivered(st, r->id, sh.serial)) < 0 ||
+	    (rc = store_add_event(st, r->id, "cert-published", msg)) < 0)
+		*err = xasprintf("certificate %s reached the CVM, but the state cannot record that "
+		                 "(the next reconcile publishes it again): %s",
+		                 sh.serial, store_errmsg(st));
 	free(msg);
 out:
 	if (have_ship) shipment_free(&sh);
