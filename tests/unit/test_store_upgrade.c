@@ -532,30 +532,33 @@ static void test_providers_as_the_code_writes_them(void **state) {
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
 	provider_config_t c;
-	json_t *holder = NULL;
+	provider_holder_t holder;
 	assert_int_equal(provider_record_load(s, "lab-dev", &c, &holder), 0);
 	assert_string_equal(c.name, "lab-dev");
 	assert_string_equal(c.flavor, "manager");
-	assert_int_equal(c.n_hosts, 1);
-	assert_string_equal(c.hosts[0], SOCK("b"));
-	assert_true(c.vtpm);
-	assert_true(c.insecure_no_sev);
-	assert_int_equal(c.capacity_vcpus, 16);
-	assert_int_equal(c.capacity_memory_gib, 0);
-	assert_string_equal(c.cmdline, "console=ttyS0");
-	assert_string_equal(c.domain_type, "qemu");
-	assert_string_equal(c.cpu_model, "EPYC");
-	assert_string_equal(c.share_dir, "/tmp/cvmctl-make-fixture.2jJ73N/dev-shares");
-	assert_null(c.firmware);
-	assert_null(c.network);
-	provider_record_release(&c, holder);
+	const json_t *st = c.settings;
+	json_t *hosts = json_object_get(st, "hosts");
+	assert_int_equal(json_array_size(hosts), 1);
+	assert_string_equal(json_string_value(json_array_get(hosts, 0)), SOCK("b"));
+	assert_true(json_is_true(json_object_get(st, "vtpm")));
+	assert_true(json_is_true(json_object_get(st, "insecureNoSEV")));
+	json_t *cap = json_object_get(st, "capacity");
+	assert_int_equal(json_integer_value(json_object_get(cap, "vcpus")), 16);
+	assert_null(json_object_get(cap, "memoryGiB"));
+	assert_string_equal(json_string_value(json_object_get(st, "cmdline")), "console=ttyS0");
+	assert_string_equal(json_string_value(json_object_get(st, "domainType")), "qemu");
+	assert_string_equal(json_string_value(json_object_get(st, "cpuModel")), "EPYC");
+	assert_string_equal(json_string_value(json_object_get(st, "shareDir")), "/tmp/cvmctl-make-fixture.2jJ73N/dev-shares");
+	assert_null(json_object_get(st, "firmware"));
+	assert_null(json_object_get(st, "network"));
+	provider_record_release(&c, &holder);
 
 	_cleanup_free_ char *before = raw_rows(f->dir, "SELECT * FROM providers ORDER BY name");
 	setenv("CVMCTL_TEST_NOW", "2000000000", 1); /* a save that changed anything would show */
 	for (size_t i = 0; i < ARRAY_SIZE(want_providers); i++) {
 		assert_int_equal(provider_record_load(s, want_providers[i].name, &c, &holder), 0);
 		assert_int_equal(provider_record_save(s, &c), 0);
-		provider_record_release(&c, holder);
+		provider_record_release(&c, &holder);
 	}
 	unsetenv("CVMCTL_TEST_NOW");
 	_cleanup_free_ char *after = raw_rows(f->dir, "SELECT * FROM providers ORDER BY name");
@@ -563,11 +566,12 @@ static void test_providers_as_the_code_writes_them(void **state) {
 
 	assert_int_equal(provider_record_load(s, "gcp-prod", &c, &holder), 0);
 	assert_string_equal(c.flavor, "gcp");
-	assert_string_equal(c.project, "acme-cc");
-	assert_string_equal(c.zone, "europe-west4-a");
-	assert_string_equal(c.credentials_file, "/etc/cvmctl/gcp-sa.json");
-	assert_int_equal(c.n_hosts, 0);
-	provider_record_release(&c, holder);
+	st = c.settings;
+	assert_string_equal(json_string_value(json_object_get(st, "project")), "acme-cc");
+	assert_string_equal(json_string_value(json_object_get(st, "zone")), "europe-west4-a");
+	assert_string_equal(json_string_value(json_object_get(st, "credentialsFile")), "/etc/cvmctl/gcp-sa.json");
+	assert_null(json_object_get(st, "hosts"));
+	provider_record_release(&c, &holder);
 	store_close(s);
 }
 
