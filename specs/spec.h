@@ -77,8 +77,9 @@ typedef struct cvm_spec {
 		int64_t renew_before_s; /* default 10d */
 	} certs;
 	bool active; /* state: active (default) | inactive */
-	/* SHA-256 over the canonical form of every field above except name
-	 * position; it is what the backends carry as their drift marker. */
+	/* SHA-256 over the canonical form (cvm_spec_canonical_json): the fields
+	 * above except name and state, and the Provider settings that reach the
+	 * CVM; it is what the backends carry as their drift marker. */
 	char hash[65];
 } cvm_spec_t;
 
@@ -113,8 +114,10 @@ void diags_free(diags_t *d);
 
 /* Loads every *.yaml / *.yml below each path (recursively, skipping hidden
  * files and directories; "-" reads standard input), then validates the whole
- * set (names, references, limits). Returns 0, or -EINVAL with every problem
- * of the load in *d (nothing partial is returned in *out then). */
+ * set (names, references, limits). Provider types and CVM flavors are the
+ * backends in `schemas` (which must outlive *out: specs point into it).
+ * Returns 0, or -EINVAL with every problem of the load in *d (nothing
+ * partial is returned in *out then). */
 int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *schemas, spec_set_t *out, diags_t *d);
 /* The same for one document stream held in memory, named `name` in
  * diagnostics (fuzzing, and callers that already read the file). */

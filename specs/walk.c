@@ -84,6 +84,25 @@ static void walk_duration(struct walk *w, const ynode_t *certs, const char *key,
 		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", v);
 }
 
+/* vcpus and memoryGiB, defaulted and checked by the flavor's backend. */
+static void walk_size(struct walk *w, const ynode_t *spec, cvm_spec_t *c) {
+	const ynode_t *vn = map_get(spec, "vcpus"), *mn = map_get(spec, "memoryGiB");
+	bool size_ok = true;
+	if (vn) size_ok &= get_int(w, vn, "spec.vcpus", &c->vcpus);
+	if (mn) size_ok &= get_int(w, mn, "spec.memoryGiB", &c->memory_gib);
+	const backend_schema_t *b = c->backend;
+	if (!b || !size_ok) return;
+	if (!vn) c->vcpus = b->default_vcpus;
+	if (!mn) c->memory_gib = b->default_memory_gib ? b->default_memory_gib(c->vcpus) : 0;
+	const char *field;
+	char msg[256];
+	if (spec_check_size(b, c->vcpus, c->memory_gib, &field, msg, sizeof msg) < 0) {
+		const ynode_t *at = !strcmp(field, "vcpus") ? vn : mn;
+		_cleanup_free_ char *path = path_join("spec", field);
+		walk_err(w, at ? at : spec, path, "%s", msg);
+	}
+}
+
 static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, struct cvm_extra *x) {
 	static const char *const spec_fields[] = {"flavor", "provider", "vcpus", "memoryGiB", "agent", "certificates", "state", NULL};
 	check_keys(w, spec, "spec", spec_fields);
@@ -109,22 +128,7 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 		get_string(w, n, "spec.provider", true, &c->provider);
 	}
 
-	const ynode_t *vn = map_get(spec, "vcpus"), *mn = map_get(spec, "memoryGiB");
-	bool size_ok = true;
-	if (vn) size_ok &= get_int(w, vn, "spec.vcpus", &c->vcpus);
-	if (mn) size_ok &= get_int(w, mn, "spec.memoryGiB", &c->memory_gib);
-	const backend_schema_t *b = c->backend;
-	if (b && size_ok) {
-		if (!vn) c->vcpus = b->default_vcpus;
-		if (!mn) c->memory_gib = b->default_memory_gib ? b->default_memory_gib(c->vcpus) : 0;
-		const char *field;
-		char msg[256];
-		if (spec_check_size(b, c->vcpus, c->memory_gib, &field, msg, sizeof msg) < 0) {
-			const ynode_t *at = !strcmp(field, "vcpus") ? vn : mn;
-			_cleanup_free_ char *path = path_join("spec", field);
-			walk_err(w, at ? at : spec, path, "%s", msg);
-		}
-	}
+	walk_size(w, spec, c);
 
 	c->agent.log_level = AGENT_LOG_INFO;
 	c->agent.port = 7002;
