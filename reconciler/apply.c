@@ -87,7 +87,7 @@ static void rec_from_spec(cvm_record_t *r, const pass_t *p, const action_t *a) {
 	if (!r->scope) r->scope = xstrdup(p->scope);
 	if (!r->created_at) r->created_at = now_s();
 	free(r->flavor);
-	r->flavor = xstrdup(flavor_name(c->flavor));
+	r->flavor = xstrdup(c->flavor);
 	free(r->provider);
 	r->provider = xstrdup(p->specs.providers[c->provider_idx].name);
 	r->vcpus = c->vcpus;
