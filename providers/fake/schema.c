@@ -60,6 +60,7 @@ static const char *const fake_replace_fields[] = {"spec.vcpus", "spec.memoryGiB"
 
 const backend_schema_t fake_schema = {
 	.flavor = "fake",
+	.unlisted = true, /* test builds only: not offered in "expected ..." lists */
 	.place_noun = "zone",
 	.fields = fake_fields,
 	.min_vcpus = 1,
