@@ -84,42 +84,75 @@ static provider_t *open_provider(const char *const *hosts, size_t n, bool insecu
 	return open_settings("lab", settings_for(hosts, n, share_dir, insecure));
 }
 
+/* How many submits came back with an operation to poll, and how many polls
+ * said "not yet": the calls are asynchronous. */
+static int n_async, n_not_yet;
+
+/* The engine's loop: poll until done, no sooner than again_ms. */
+static int finish(provider_t *p, int r, prov_call_t *c) {
+	if (r < 0 || !c->op) return r;
+	n_async++;
+	prov_op_t *op = TAKE_PTR(c->op);
+	for (;;) {
+		c->again_ms = 0;
+		r = manager_provider_ops.poll(p, op, c);
+		if (r != 0) break;
+		n_not_yet++;
+		assert_true(c->again_ms > 0 && c->again_ms <= 1000);
+		usleep((useconds_t)c->again_ms * 1000);
+	}
+	manager_provider_ops.op_free(op);
+	return r < 0 ? r : 0;
+}
+
 /* The calls as the engine makes them, results unpacked. */
+static char *last_handle;
+
 static int m_create(provider_t *p, const cvm_desired_t *w, prov_op_t **op, char **err) {
 	prov_call_t c = {0};
-	int r = manager_provider_ops.create(p, w, &c);
+	int r = finish(p, manager_provider_ops.create(p, w, &c), &c);
 	*op = c.op;
+	*err = TAKE_PTR(c.err);
+	free(last_handle);
+	last_handle = TAKE_PTR(c.handle);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_remove_at(provider_t *p, const char *id, const char *placement, const char *handle, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = id, .placement = placement, .handle = handle};
+	int r = finish(p, manager_provider_ops.remove(p, &t, &c), &c);
 	*err = TAKE_PTR(c.err);
 	prov_call_clear(&c);
 	return r;
 }
 
 static int m_remove(provider_t *p, const char *id, const char *placement, prov_op_t **op, char **err) {
-	prov_call_t c = {0};
-	prov_target_t t = {.id = id, .placement = placement};
-	int r = manager_provider_ops.remove(p, &t, &c);
-	*op = c.op;
-	*err = TAKE_PTR(c.err);
-	prov_call_clear(&c);
-	return r;
+	*op = NULL;
+	return m_remove_at(p, id, placement, NULL, err);
 }
 
 static int m_start(provider_t *p, const char *id, const char *placement, char **err) {
 	prov_call_t c = {0};
 	prov_target_t t = {.id = id, .placement = placement};
-	int r = manager_provider_ops.start(p, &t, &c);
+	int r = finish(p, manager_provider_ops.start(p, &t, &c), &c);
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_update_at(provider_t *p, const cvm_desired_t *w, const char *handle, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = w->id, .name = w->name, .placement = w->placement, .handle = handle};
+	int r = finish(p, manager_provider_ops.update(p, &t, w, &c), &c);
 	*err = TAKE_PTR(c.err);
 	prov_call_clear(&c);
 	return r;
 }
 
 static int m_update(provider_t *p, const cvm_desired_t *w, char **err) {
-	prov_call_t c = {0};
-	prov_target_t t = {.id = w->id, .name = w->name, .placement = w->placement};
-	int r = manager_provider_ops.update(p, &t, w, &c);
-	*err = TAKE_PTR(c.err);
-	prov_call_clear(&c);
-	return r;
+	return m_update_at(p, w, NULL, err);
 }
 
 static int m_observe(provider_t *p, observation_t *o, char **err) {
@@ -650,5 +683,7 @@ int main(void) {
 		cmocka_unit_test(test_remote_host_needs_shared_dir),
 		cmocka_unit_test(test_place_on_test_driver),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
+	free(last_handle);
+	return r;
 }
