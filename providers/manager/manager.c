@@ -250,20 +250,22 @@ static int locate(provider_t *p, const char *id, mhost_t **out, char **err) {
 		jobs[i]->id = xstrdup(id);
 		host_submit(&p->hosts[i], jobs[i]);
 	}
-	int r = -ENOENT;
+	int why_rc = 0;
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		int ri = host_wait(jobs[i]);
-		if (ri == 0 && r == -ENOENT) {
-			*out = &p->hosts[i];
-			r = 0;
-		} else if (ri < 0 && ri != -ENOENT && (r == 0 || r == -ENOENT) && !*err) {
-			/* Cannot tell whether it is there: absence is not proven. */
+		if (ri == 0 && !*out) *out = &p->hosts[i];
+		if (ri < 0 && ri != -ENOENT && !why_rc) {
+			/* Cannot tell whether it is there (or it is not ours). */
+			why_rc = ri;
 			*err = xstrdup(jobs[i]->err);
-			r = ri;
 		}
 		job_release(jobs[i]);
 	}
-	return r;
+	if (*out) {
+		free(TAKE_PTR(*err));
+		return 0;
+	}
+	return why_rc ? why_rc : -ENOENT;
 }
 
 /* The host a target is on: its placement, else where this pass saw it,

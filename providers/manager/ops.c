@@ -50,18 +50,16 @@ static int lookup_uuid(virConnectPtr c, const char *id, virDomainPtr *d, lv_erro
 	return e->code == VIR_ERR_NO_DOMAIN ? -ENOENT : -EIO;
 }
 
-/* The owned domain `id` on this host, its marker in *m. -ENOENT (no *err)
- * when absent, -EPERM when foreign, -EIO. */
+/* The owned domain `id` on this host, its marker in *m. -ENOENT when absent
+ * (*err: libvirt's own words), -EPERM when foreign, -EIO. */
 static int find_owned(mhost_t *h, virConnectPtr c, const char *id, virDomainPtr *dout, manager_meta_t *m,
                       char **err) {
 	_cleanup_lverr_ lv_error_t e = {0};
 	_cleanup_dom_ virDomainPtr d = NULL;
 	int r = lookup_uuid(c, id, &d, &e);
-	if (r == -ENOENT) return r;
-	if (r < 0) {
-		*err = xasprintf("cannot look up %s on %s: %s", id, h->uri, e.msg);
-		return r;
-	}
+	if (r == -ENOENT) *err = xasprintf("no domain %s on %s: %s", id, h->uri, e.msg);
+	if (r < 0 && r != -ENOENT) *err = xasprintf("cannot look up %s on %s: %s", id, h->uri, e.msg);
+	if (r < 0) return r;
 	const char *name = virDomainGetName(d);
 	int own = read_marker(d, name, m, &e);
 	if (own < 0) {
@@ -281,7 +279,10 @@ int remove_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 	_cleanup_dom_ virDomainPtr d = NULL;
 	manager_meta_t m = {0};
 	int r = find_owned(h, c, j->id, &d, &m, err);
-	if (r == -ENOENT) return remove_shares(h->p, j->id, j->handle, NULL, err);
+	if (r == -ENOENT) {
+		free(TAKE_PTR(*err)); /* absent is success */
+		return remove_shares(h->p, j->id, j->handle, NULL, err);
+	}
 	if (r < 0) return r;
 	_cleanup_free_ char *root = TAKE_PTR(m.share_root);
 	manager_meta_free(&m);
@@ -307,7 +308,6 @@ int start_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 	manager_meta_t m = {0};
 	int r = find_owned(h, c, j->id, &d, &m, err);
 	manager_meta_free(&m);
-	if (r == -ENOENT) *err = xasprintf("no domain %s on %s", j->id, h->uri);
 	if (r < 0) return r;
 	return ensure_running(h, d, j->id, err);
 }
@@ -340,7 +340,6 @@ int update_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 	_cleanup_dom_ virDomainPtr d = NULL;
 	manager_meta_t m = {0};
 	int r = find_owned(h, c, j->id, &d, &m, err);
-	if (r == -ENOENT) *err = xasprintf("no domain %s on %s", j->id, h->uri);
 	if (r < 0) return r;
 	const char *root = j->handle ? j->handle : m.share_root ? m.share_root : h->p->share_dir;
 	r = write_shares(h, c, root, j->want, err);
