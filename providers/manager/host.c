@@ -209,9 +209,23 @@ static void set_keepalive(mhost_t *h, virConnectPtr c) {
 	}
 }
 
+#ifdef CVM_TEST_HOOKS
+/* CVMCTL_TEST_MANAGER_DELAY_MS=N: every job waits N ms before it starts,
+ * so that an end-to-end test can stop a daemon in the middle of a pass. */
+static void test_delay(void) {
+	const char *v = getenv("CVMCTL_TEST_MANAGER_DELAY_MS");
+	long ms = v ? strtol(v, NULL, 10) : 0;
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	if (ms > 0) nanosleep(&ts, NULL);
+}
+#else
+static void test_delay(void) {}
+#endif
+
 /* Called on the worker, unlocked: the connection, then the job. */
 static int run_one(mhost_t *h, mjob_t *j, char **err) {
 	provider_t *p = h->p;
+	test_delay();
 	if (!h->conn) {
 		LV_COUNT(connect);
 		virConnectPtr c = virConnectOpen(h->uri);
