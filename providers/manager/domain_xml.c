@@ -69,6 +69,7 @@ char *manager_domain_xml(const manager_domain_params *p) {
 		.installation = (char *)p->installation,
 		.spec_hash = (char *)p->spec_hash,
 		.attempt = (char *)p->attempt,
+		.share_root = (char *)p->share_root,
 		.port = p->agent_port,
 		.vcpus = p->vcpus,
 		.memory_gib = p->memory_gib,

@@ -33,6 +33,7 @@ typedef struct manager_domain_params {
 	const char *cmdline; /* NULL: "quiet console=null" */
 	const char *network; /* NULL: "default" */
 	const char *certs_dir, *env_dir; /* host directories shared over 9p */
+	const char *share_root;          /* their root, recorded in the marker; may be NULL */
 	bool vtpm;
 	manager_launch_form_t form;
 } manager_domain_params;

@@ -13,4 +13,14 @@
  * virEventRegisterDefaultImpl() itself (it must be registered only once). */
 void manager_libvirt_init(void);
 
+#ifdef CVM_TEST_HOOKS
+/* Libvirt calls the backend made that reach a host (connections opened,
+ * domain listings, metadata reads, address lookups, other calls), summed
+ * over all hosts and providers; tests reset and compare them. */
+typedef struct manager_test_calls {
+	unsigned long connect, list, metadata, lease, other;
+} manager_test_calls_t;
+extern manager_test_calls_t manager_test_calls;
+#endif
+
 #endif

@@ -36,6 +36,7 @@ void manager_meta_format(strbuf *sb, const manager_meta_t *m, bool prefixed, con
 	add_field(sb, indent, pfx, "installation", m->installation);
 	add_field(sb, indent, pfx, "spec-hash", m->spec_hash);
 	add_field(sb, indent, pfx, "attempt", m->attempt);
+	add_field(sb, indent, pfx, "share-root", m->share_root);
 	add_int(sb, indent, pfx, "port", m->port);
 	add_int(sb, indent, pfx, "vcpus", m->vcpus);
 	add_int(sb, indent, pfx, "memory-gib", m->memory_gib);
@@ -154,6 +155,7 @@ static int set_field(manager_meta_t *m, const char *ls, const char *le, char *va
 		{"installation", offsetof(manager_meta_t, installation)},
 		{"spec-hash", offsetof(manager_meta_t, spec_hash)},
 		{"attempt", offsetof(manager_meta_t, attempt)},
+		{"share-root", offsetof(manager_meta_t, share_root)},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		if (!name_is(ls, le, strs[i].tag)) continue;
@@ -236,6 +238,7 @@ void manager_meta_free(manager_meta_t *m) {
 	free(m->installation);
 	free(m->spec_hash);
 	free(m->attempt);
+	free(m->share_root);
 	memset(m, 0, sizeof *m);
 }
 

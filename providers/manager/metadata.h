@@ -16,6 +16,7 @@
 typedef struct manager_meta {
 	char *managed_by;
 	char *id, *name, *scope, *installation, *spec_hash, *attempt;
+	char *share_root; /* the share directory root the domain mounts (<share-root>) */
 	int port, vcpus, memory_gib;
 	bool insecure_no_sev;
 } manager_meta_t;

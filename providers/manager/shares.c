@@ -26,14 +26,18 @@ static int parse_id(const char *s, size_t n, bool user, unsigned *out) {
 		*out = (unsigned)x;
 		return 0;
 	}
+	/* Reentrant lookups: several host workers resolve labels at once. */
+	long sz = sysconf(user ? _SC_GETPW_R_SIZE_MAX : _SC_GETGR_R_SIZE_MAX);
+	size_t bufsz = sz > 0 ? (size_t)sz : 16384;
+	_cleanup_free_ char *buf = xmalloc(bufsz);
 	if (user) {
-		struct passwd *pw = getpwnam(v);
-		if (!pw) return -ENOENT;
-		*out = pw->pw_uid;
+		struct passwd pw, *res = NULL;
+		if (getpwnam_r(v, &pw, buf, bufsz, &res) != 0 || !res) return -ENOENT;
+		*out = pw.pw_uid;
 	} else {
-		struct group *gr = getgrnam(v);
-		if (!gr) return -ENOENT;
-		*out = gr->gr_gid;
+		struct group gr, *res = NULL;
+		if (getgrnam_r(v, &gr, buf, bufsz, &res) != 0 || !res) return -ENOENT;
+		*out = gr.gr_gid;
 	}
 	return 0;
 }

@@ -6,12 +6,14 @@
 #	libvirtd_start a b || test_skip_all 'cannot start libvirtd'
 #	virsh -c "$URI_a" define dom.xml     # URI_<name> is exported
 #	libvirtd_stop b                      # host b becomes unreachable
+#	libvirtd_pause b; libvirtd_resume b  # SIGSTOP / SIGCONT: a hung host
 #
 # Each daemon lives in $TRASH/libvirtd-NAME (socket dir run/, libvirtd.conf,
 # libvirtd.log, events.log) and serves test+unix:///default?socket=...
 # The test driver keeps its state only while a client is connected, so a
 # HOLDER (`virsh event --all --loop`, logging events to events.log) stays
-# connected for the daemon's lifetime; that lets a domain defined by one
+# connected for the daemon's lifetime (keepalive off, `-k 0`, so that it
+# outlives a long SIGSTOP of the daemon); that lets a domain defined by one
 # process be seen by the next. Everything is stopped by PID (holder first)
 # when the script exits; other tests' daemons are never touched.
 #
@@ -61,6 +63,7 @@ libvirtd_kill_() {
 	local pid=$1 i=0
 	[ -n "$pid" ] || return 0
 	if libvirtd_alive_ "$pid"; then
+		kill -CONT "$pid" 2>/dev/null # a paused daemon cannot act on TERM
 		kill -TERM "$pid" 2>/dev/null
 		while libvirtd_alive_ "$pid" && [ "$i" -lt 50 ]; do
 			sleep 0.1
@@ -133,7 +136,7 @@ libvirtd_hold_() {
 		[ "$tries" -gt 0 ] || { libvirtd_fail_ "$name" "no socket within 10 s"; return 1; }
 		sleep 0.1
 	done
-	virsh -q -c "$(libvirtd_uri "$name")" event --all --loop --timeout "$LIBVIRTD_MAX_LIFETIME" \
+	virsh -q -k 0 -c "$(libvirtd_uri "$name")" event --all --loop --timeout "$LIBVIRTD_MAX_LIFETIME" \
 		</dev/null >"$dir/events.log" 2>&1 5>&- &
 	echo $! >"$dir/holder.pid"
 }
@@ -193,6 +196,17 @@ libvirtd_stop() {
 	# pid_max is 32768 here: a stopped daemon's pid is soon another
 	# process's, and the exit trap must not signal it.
 	rm -f "$dir/daemon.pid" "$dir/holder.pid"
+}
+
+# libvirtd_pause NAME / libvirtd_resume NAME: SIGSTOP / SIGCONT the daemon:
+# its socket still accepts connections, nothing answers (a hung host). The
+# holder stays connected.
+libvirtd_pause() {
+	kill -STOP "$(libvirtd_pid "$1")"
+}
+
+libvirtd_resume() {
+	kill -CONT "$(libvirtd_pid "$1")"
 }
 
 libvirtd_stop_all() {

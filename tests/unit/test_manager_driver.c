@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -84,42 +87,75 @@ static provider_t *open_provider(const char *const *hosts, size_t n, bool insecu
 	return open_settings("lab", settings_for(hosts, n, share_dir, insecure));
 }
 
+/* How many submits came back with an operation to poll, and how many polls
+ * said "not yet": the calls are asynchronous. */
+static int n_async, n_not_yet;
+
+/* The engine's loop: poll until done, no sooner than again_ms. */
+static int finish(provider_t *p, int r, prov_call_t *c) {
+	if (r < 0 || !c->op) return r;
+	n_async++;
+	prov_op_t *op = TAKE_PTR(c->op);
+	for (;;) {
+		c->again_ms = 0;
+		r = manager_provider_ops.poll(p, op, c);
+		if (r != 0) break;
+		n_not_yet++;
+		assert_true(c->again_ms > 0 && c->again_ms <= 1000);
+		usleep((useconds_t)c->again_ms * 1000);
+	}
+	manager_provider_ops.op_free(op);
+	return r < 0 ? r : 0;
+}
+
 /* The calls as the engine makes them, results unpacked. */
+static char *last_handle;
+
 static int m_create(provider_t *p, const cvm_desired_t *w, prov_op_t **op, char **err) {
 	prov_call_t c = {0};
-	int r = manager_provider_ops.create(p, w, &c);
+	int r = finish(p, manager_provider_ops.create(p, w, &c), &c);
 	*op = c.op;
+	*err = TAKE_PTR(c.err);
+	free(last_handle);
+	last_handle = TAKE_PTR(c.handle);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_remove_at(provider_t *p, const char *id, const char *placement, const char *handle, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = id, .placement = placement, .handle = handle};
+	int r = finish(p, manager_provider_ops.remove(p, &t, &c), &c);
 	*err = TAKE_PTR(c.err);
 	prov_call_clear(&c);
 	return r;
 }
 
 static int m_remove(provider_t *p, const char *id, const char *placement, prov_op_t **op, char **err) {
-	prov_call_t c = {0};
-	prov_target_t t = {.id = id, .placement = placement};
-	int r = manager_provider_ops.remove(p, &t, &c);
-	*op = c.op;
-	*err = TAKE_PTR(c.err);
-	prov_call_clear(&c);
-	return r;
+	*op = NULL;
+	return m_remove_at(p, id, placement, NULL, err);
 }
 
 static int m_start(provider_t *p, const char *id, const char *placement, char **err) {
 	prov_call_t c = {0};
 	prov_target_t t = {.id = id, .placement = placement};
-	int r = manager_provider_ops.start(p, &t, &c);
+	int r = finish(p, manager_provider_ops.start(p, &t, &c), &c);
+	*err = TAKE_PTR(c.err);
+	prov_call_clear(&c);
+	return r;
+}
+
+static int m_update_at(provider_t *p, const cvm_desired_t *w, const char *handle, char **err) {
+	prov_call_t c = {0};
+	prov_target_t t = {.id = w->id, .name = w->name, .placement = w->placement, .handle = handle};
+	int r = finish(p, manager_provider_ops.update(p, &t, w, &c), &c);
 	*err = TAKE_PTR(c.err);
 	prov_call_clear(&c);
 	return r;
 }
 
 static int m_update(provider_t *p, const cvm_desired_t *w, char **err) {
-	prov_call_t c = {0};
-	prov_target_t t = {.id = w->id, .name = w->name, .placement = w->placement};
-	int r = manager_provider_ops.update(p, &t, w, &c);
-	*err = TAKE_PTR(c.err);
-	prov_call_clear(&c);
-	return r;
+	return m_update_at(p, w, NULL, err);
 }
 
 static int m_observe(provider_t *p, observation_t *o, char **err) {
@@ -589,6 +625,270 @@ static void test_place_on_test_driver(void **state) {
 	manager_provider_ops.close(p);
 }
 
+
+/* ---- asynchronous operations, handles, shares, errors, cost ---- */
+
+static double mono_s(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *meta_of(const char *id) {
+	_cleanup_(virDomainFreep) virDomainPtr d = virDomainLookupByUUIDString(holder, id);
+	assert_non_null(d);
+	return virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, MANAGER_NS_URI, 0);
+}
+
+/* A create returns an operation at once; done, its handle is the share
+ * root, which the marker records and observe reports. */
+static void test_async_create_handle(void **state) {
+	(void)state;
+	const char *hosts[] = {HOST};
+	provider_t *p = open_provider(hosts, 1, false);
+	const char *id = "a1a1a1a1-0000-4000-8000-000000000001";
+	cvm_desired_t w = want_for(id, "cvm-async");
+	int before = n_async;
+	create_ok(p, &w);
+	assert_int_equal(n_async, before + 1);
+	assert_non_null(last_handle);
+	assert_string_equal(last_handle, share_dir);
+	_cleanup_free_ char *meta = meta_of(id);
+	manager_meta_t m;
+	assert_int_equal(manager_meta_parse(meta, &m), 0);
+	assert_non_null(m.share_root);
+	assert_string_equal(m.share_root, share_dir);
+	manager_meta_free(&m);
+	observation_t o;
+	_cleanup_free_ char *err = NULL;
+	assert_int_equal(m_observe(p, &o, &err), 0);
+	assert_non_null(find_obs(&o, id));
+	assert_string_equal(find_obs(&o, id)->handle, share_dir);
+	observation_free(&o);
+	remove_ok(p, id);
+	manager_provider_ops.close(p);
+}
+
+static bool exists(const char *root, const char *id, const char *rest) {
+	_cleanup_free_ char *path = xasprintf("%s/%s%s", root, id, rest);
+	return access(path, F_OK) == 0;
+}
+
+/* After the Provider's shareDir moved, deliveries still go where the
+ * running domain mounts (the handle, else its marker's root), and remove
+ * clears both roots, keys included. */
+static void test_shares_follow_handle(void **state) {
+	(void)state;
+	_cleanup_free_ char *old_root = xasprintf("%s/old", share_dir);
+	_cleanup_free_ char *new_root = xasprintf("%s/new", share_dir);
+	const char *hosts[] = {HOST};
+	const char *id = "a2a2a2a2-0000-4000-8000-000000000002";
+	cvm_desired_t w = want_for(id, "cvm-moved");
+	provider_t *p = open_settings("lab", settings_for(hosts, 1, old_root, false));
+	create_ok(p, &w);
+	manager_provider_ops.close(p);
+
+	p = open_settings("lab", settings_for(hosts, 1, new_root, false));
+	prov_file_t files_v2[] = {{"env", "environment", env_v2, sizeof env_v2 - 1}};
+	cvm_desired_t w2 = w;
+	w2.files = files_v2;
+	w2.n_files = 1;
+	_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+	assert_int_equal(m_update_at(p, &w2, old_root, &e1), 0);
+	_cleanup_free_ char *envf = xasprintf("%s/%s/env/environment", old_root, id);
+	check_file(envf, env_v2, sizeof env_v2 - 1, expected_owner());
+	assert_false(exists(new_root, id, ""));
+	/* Without a handle, the marker says where. */
+	assert_int_equal(m_update(p, &w, &e2), 0);
+	check_file(envf, env_v1, sizeof env_v1 - 1, expected_owner());
+	assert_false(exists(new_root, id, ""));
+
+	/* A key left at today's root too: remove takes both. */
+	manager_owner_t me = {0};
+	assert_int_equal(manager_shares_write(new_root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e3), 0);
+	assert_true(exists(new_root, id, "/certs/key.pem"));
+	assert_int_equal(m_remove_at(p, id, HOST, old_root, &e4), 0);
+	assert_false(exists(old_root, id, ""));
+	assert_false(exists(new_root, id, ""));
+	assert_null(virDomainLookupByUUIDString(holder, id));
+	manager_provider_ops.close(p);
+}
+
+/* The sentence carries libvirt's own words, not "no error" (the error is
+ * copied before any other libvirt call resets it). */
+static void test_libvirt_error_captured(void **state) {
+	(void)state;
+	const char *hosts[] = {HOST};
+	provider_t *p = open_provider(hosts, 1, false);
+	_cleanup_free_ char *err = NULL;
+	assert_int_equal(m_start(p, "a3a3a3a3-0000-4000-8000-000000000003", HOST, &err), -ENOENT);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "Domain not found"));
+	assert_null(strstr(err, "no error"));
+	manager_provider_ops.close(p);
+}
+
+static manager_test_calls_t calls_since(const manager_test_calls_t *b) {
+	manager_test_calls_t n = manager_test_calls;
+	return (manager_test_calls_t){n.connect - b->connect, n.list - b->list, n.metadata - b->metadata,
+	                              n.lease - b->lease, n.other - b->other};
+}
+
+/* Handed what the state recorded, a converged observe reads no marker and
+ * no address of a known domain: one listing per host. */
+static void test_observe_known_is_cheap(void **state) {
+	(void)state;
+	const char *hosts[] = {HOST};
+	provider_t *p = open_provider(hosts, 1, false);
+	const char *ids[] = {"a4a4a4a4-0000-4000-8000-000000000001", "a4a4a4a4-0000-4000-8000-000000000002",
+	                     "a4a4a4a4-0000-4000-8000-000000000003"};
+	const char *names[] = {"cvm-k1", "cvm-k2", "cvm-k3"};
+	for (size_t i = 0; i < 3; i++) {
+		cvm_desired_t w = want_for(ids[i], names[i]);
+		create_ok(p, &w);
+	}
+	observation_t cold, warm;
+	_cleanup_free_ char *err = NULL;
+	assert_int_equal(m_observe(p, &cold, &err), 0);
+	manager_test_calls_t b = manager_test_calls;
+	assert_int_equal(manager_provider_ops.observe(p, cold.v, cold.n, &warm, &err), 0);
+	manager_test_calls_t d = calls_since(&b);
+	assert_int_equal(d.connect, 0); /* the pass's connection, reused */
+	assert_int_equal(d.list, 1);
+	assert_int_equal(d.metadata, 1); /* the driver's own "test" domain: foreign, never known */
+	assert_int_equal(d.lease, 0);
+	assert_int_equal(d.other, 0);
+	assert_int_equal(warm.n, cold.n);
+	for (size_t i = 0; i < 3; i++) {
+		const observed_t *c = find_obs(&cold, ids[i]), *k = find_obs(&warm, ids[i]);
+		assert_non_null(k);
+		assert_string_equal(k->spec_hash, c->spec_hash);
+		assert_string_equal(k->installation, c->installation);
+		assert_string_equal(k->url, c->url);
+		assert_string_equal(k->handle, share_dir);
+		assert_int_equal(k->state, RES_RUNNING);
+	}
+	observation_free(&warm);
+
+	/* One stopped behind our back: only its marker is read again. */
+	_cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByUUIDString(holder, ids[1]);
+	assert_int_equal(virDomainDestroy(dom), 0);
+	b = manager_test_calls;
+	assert_int_equal(manager_provider_ops.observe(p, cold.v, cold.n, &warm, &err), 0);
+	d = calls_since(&b);
+	assert_int_equal(d.metadata, 2);
+	assert_int_equal(d.lease, 0);
+	assert_int_equal(find_obs(&warm, ids[1])->state, RES_STOPPED);
+	observation_free(&warm);
+	observation_free(&cold);
+	for (size_t i = 0; i < 3; i++) remove_ok(p, ids[i]);
+	manager_provider_ops.close(p);
+}
+
+/* The name check of a create uses what observe saw on the other hosts: no
+ * call to them. */
+static void test_name_clash_from_observe(void **state) {
+	(void)state;
+	const char *other_id = "a5a5a5a5-0000-4000-8000-000000000005";
+	_cleanup_free_ char *xml_path = xasprintf("%s/host2.xml", share_dir);
+	_cleanup_free_ char *xml = xasprintf(
+		"<node><domain type='test'><name>cvm-clash</name><uuid>%s</uuid><memory>1048576</memory>"
+		"<vcpu>1</vcpu><os><type>hvm</type></os><metadata><cvm:instance xmlns:cvm='%s'>"
+		"<cvm:managed-by>cvmctl</cvm:managed-by><cvm:id>%s</cvm:id><cvm:name>cvm-clash</cvm:name>"
+		"</cvm:instance></metadata></domain></node>\n",
+		other_id, MANAGER_NS_URI, other_id);
+	assert_int_equal(write_file_atomic(xml_path, xml, strlen(xml), 0600), 0);
+	_cleanup_free_ char *host2 = xasprintf("test://%s", xml_path);
+	const char *hosts[] = {HOST, host2};
+	provider_t *p = open_provider(hosts, 2, false);
+	observation_t o;
+	_cleanup_free_ char *err = NULL, *e2 = NULL;
+	assert_int_equal(m_observe(p, &o, &err), 0);
+	assert_int_equal(o.n_unknown, 0);
+	assert_non_null(find_obs(&o, other_id));
+	observation_free(&o);
+	manager_test_calls_t b = manager_test_calls;
+	cvm_desired_t w = want_for("a5a5a5a5-0000-4000-8000-000000000006", "cvm-clash");
+	prov_op_t *op;
+	assert_int_equal(m_create(p, &w, &op, &e2), -EEXIST);
+	_cleanup_free_ char *want_msg = xasprintf("a domain named cvm-clash already exists on %s (cvmctl CVM %s)", host2, other_id);
+	assert_string_equal(e2, want_msg);
+	manager_test_calls_t d = calls_since(&b);
+	assert_int_equal(d.connect + d.list + d.metadata, 0);
+	assert_int_equal(count_named("cvm-clash"), 0);
+	manager_provider_ops.close(p);
+}
+
+/* A host that accepts the connection and never answers (a stopped
+ * libvirtd): observe names it Unknown within connectTimeout + callTimeout,
+ * later calls on it fail at once, the other host is served, and a new
+ * provider does not start another connect while the first one hangs. */
+static void test_silent_host_bounded(void **state) {
+	(void)state;
+	_cleanup_free_ char *sock = xasprintf("%s/silent.sock", share_dir);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	_cleanup_free_ char *silent = xasprintf("test+unix:///default?socket=%s", sock);
+	const char *hosts[] = {HOST, silent};
+	json_t *s = settings_for(hosts, 2, share_dir, false);
+	json_object_set_new(s, "connectTimeout", json_integer(1));
+	json_object_set_new(s, "callTimeout", json_integer(1));
+	provider_t *p = open_settings("lab", json_incref(s));
+
+	observation_t o;
+	_cleanup_free_ char *err = NULL, *e2 = NULL;
+	double t0 = mono_s();
+	assert_int_equal(m_observe(p, &o, &err), 0);
+	double took = mono_s() - t0;
+	assert_true(took >= 1.5 && took < 10);
+	assert_int_equal(o.n_unknown, 1);
+	assert_string_equal(o.unknown[0].placement, silent);
+	assert_non_null(strstr(o.unknown[0].why, "did not answer within 2 s"));
+	observation_free(&o);
+
+	cvm_desired_t w = want_for("a6a6a6a6-0000-4000-8000-000000000001", "cvm-beside");
+	cvm_desired_t w2 = want_for("a6a6a6a6-0000-4000-8000-000000000002", "cvm-silent");
+	w2.placement = silent;
+	prov_op_t *op;
+	t0 = mono_s();
+	assert_int_equal(m_create(p, &w2, &op, &e2), -ETIMEDOUT);
+	assert_true(mono_s() - t0 < 0.5);
+	create_ok(p, &w);
+	t0 = mono_s();
+	manager_provider_ops.close(p);
+	assert_true(mono_s() - t0 < 1);
+
+	/* The next pass: no second connect while the first hangs. */
+	p = open_settings("lab", json_incref(s));
+	t0 = mono_s();
+	assert_int_equal(m_observe(p, &o, &err), 0);
+	assert_true(mono_s() - t0 < 1);
+	assert_int_equal(o.n_unknown, 1);
+	assert_non_null(strstr(o.unknown[0].why, "has not answered a call made"));
+	observation_free(&o);
+	remove_ok(p, w.id);
+	manager_provider_ops.close(p);
+
+	/* The host goes away for good: the hung connect fails, and the one
+	 * after it is refused instead of waited for. */
+	close(fd);
+	unlink(sock);
+	bool refused = false;
+	for (int i = 0; i < 100 && !refused; i++) {
+		p = open_settings("lab", json_incref(s));
+		assert_int_equal(m_observe(p, &o, &err), 0);
+		refused = o.n_unknown == 1 && strstr(o.unknown[0].why, "cannot connect");
+		observation_free(&o);
+		manager_provider_ops.close(p);
+		if (!refused) usleep(50000);
+	}
+	assert_true(refused);
+	json_decref(s);
+}
+
 /* ---- placement arithmetic ---- */
 
 static void test_choose_host(void **state) {
@@ -649,6 +949,14 @@ int main(void) {
 		cmocka_unit_test(test_unreachable_host_is_unknown),
 		cmocka_unit_test(test_remote_host_needs_shared_dir),
 		cmocka_unit_test(test_place_on_test_driver),
+		cmocka_unit_test(test_async_create_handle),
+		cmocka_unit_test(test_shares_follow_handle),
+		cmocka_unit_test(test_libvirt_error_captured),
+		cmocka_unit_test(test_observe_known_is_cheap),
+		cmocka_unit_test(test_name_clash_from_observe),
+		cmocka_unit_test(test_silent_host_bounded),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
+	free(last_handle);
+	return r;
 }
