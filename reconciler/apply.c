@@ -440,7 +440,7 @@ static void refresh_observations(pass_t *p, const job_t *jobs, size_t n_jobs) {
 		if (!touched || !b->conn) continue;
 		observation_t fresh = {0};
 		char *err = NULL;
-		if (prov_observe(b->ops, b->conn, NULL, 0, &fresh, &err) == 0) {
+		if (prov_observe(b->ops, b->conn, b->known, b->n_known, &fresh, &err) == 0) {
 			/* The plan's actions point into the old observation; keep it
 			 * alive until the pass ends and use the fresh one only here. */
 			for (size_t k = 0; k < n_jobs; k++) {

@@ -9,6 +9,7 @@
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "reconciler/known.h"
 #include "reconciler/provider_record.h"
 #include "reconciler/schemas.h"
 
@@ -27,7 +28,7 @@ static void *observe_one(void *arg) {
 		return NULL;
 	}
 	err = NULL;
-	if (prov_observe(b->ops, b->conn, NULL, 0, &b->obs, &err) < 0) {
+	if (prov_observe(b->ops, b->conn, b->known, b->n_known, &b->obs, &err) < 0) {
 		b->why = err ? err : xstrdup("cannot observe the backend");
 		observation_free(&b->obs);
 		return NULL;
@@ -71,6 +72,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		pass_backend_t *b = &p->backends[i];
 		provider_config_from_spec(&b->cfg, &p->specs.providers[i], store_dir(st));
 		b->ops = provider_ops_for(b->cfg.flavor);
+		b->known = known_for_provider(p->records, p->n_records, b->cfg.name, store_installation_id(st), &b->n_known);
 		started[i] = pthread_create(&th[i], NULL, observe_one, b) == 0;
 		if (!started[i]) observe_one(b);
 	}
@@ -119,6 +121,7 @@ void pass_free(pass_t *p) {
 	for (size_t i = 0; i < p->n_backends; i++) {
 		pass_backend_t *b = &p->backends[i];
 		observation_free(&b->obs);
+		free(b->known);
 		if (b->conn) b->ops->close(b->conn);
 		free(b->why);
 	}

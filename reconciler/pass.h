@@ -25,6 +25,8 @@ typedef struct pass_backend {
 	const provider_ops_t *ops; /* NULL: flavor not built in */
 	provider_t *conn;          /* NULL: could not be opened */
 	observation_t obs;
+	observed_t *known; /* what the state recorded there (reconciler/known.h) */
+	size_t n_known;
 	bool observed; /* obs is valid */
 	char *why;     /* why the provider is unknown */
 } pass_backend_t;
