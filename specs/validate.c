@@ -5,25 +5,55 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "specs/load_internal.h"
 
-static void resolve_provider(struct load *l, size_t ci) {
+/* What the checks across documents look up, built once: a scan of every
+ * document per document is quadratic, and trees hold 10,000s of CVMs. */
+struct set_index {
+	strmap_t provider_by_name; /* name -> first Provider of that name */
+	struct {
+		size_t n, first;
+		char *names; /* "'a', 'b'" when n > 1 */
+	} by_flavor[FLAVOR__COUNT];
+};
+
+static void set_index_build(struct set_index *ix, const spec_set_t *s) {
+	*ix = (struct set_index){0};
+	strbuf names[FLAVOR__COUNT] = {{0}};
+	for (size_t i = 0; i < s->n_providers; i++) {
+		const provider_spec_t *p = &s->providers[i];
+		if (p->name) strmap_add(&ix->provider_by_name, p->name, i);
+		if (p->type < 0 || p->type >= FLAVOR__COUNT) continue;
+		size_t found = ix->by_flavor[p->type].n++;
+		if (found == 0) ix->by_flavor[p->type].first = i;
+		sb_addf(&names[p->type], "%s'%s'", found ? ", " : "", p->name ? p->name : "");
+	}
+	for (int f = 0; f < FLAVOR__COUNT; f++) ix->by_flavor[f].names = sb_take(&names[f]);
+}
+
+static void set_index_free(struct set_index *ix) {
+	strmap_free(&ix->provider_by_name);
+	for (int f = 0; f < FLAVOR__COUNT; f++) free(ix->by_flavor[f].names);
+}
+
+static void resolve_provider(struct load *l, const struct set_index *ix, size_t ci) {
 	spec_set_t *s = l->set;
 	cvm_spec_t *c = &s->cvms[ci];
 	const struct cvm_extra *x = &l->cx[ci];
 	if (c->flavor == FLAVOR_INVALID) return;
 
 	if (c->provider) {
-		for (size_t i = 0; i < s->n_providers; i++) {
-			const provider_spec_t *p = &s->providers[i];
-			if (!p->name || strcmp(p->name, c->provider)) continue;
+		const size_t *i = strmap_get(&ix->provider_by_name, c->provider);
+		if (i) {
+			const provider_spec_t *p = &s->providers[*i];
 			if (p->type != c->flavor && p->type != FLAVOR_INVALID)
 				diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
 				          "provider '%s' is %s %s provider, not %s", p->name,
 				          p->type == FLAVOR_AZURE ? "an" : "a", flavor_name(p->type),
 				          flavor_name(c->flavor));
-			c->provider_idx = i;
+			c->provider_idx = *i;
 			return;
 		}
 		/* A provider defined in a file that failed to parse would be a
@@ -34,15 +64,9 @@ static void resolve_provider(struct load *l, size_t ci) {
 		return;
 	}
 
-	size_t found = 0, idx = 0;
-	strbuf names = {0};
-	for (size_t i = 0; i < s->n_providers; i++) {
-		if (s->providers[i].type != c->flavor) continue;
-		if (found++ == 0) idx = i;
-		sb_addf(&names, "%s'%s'", found > 1 ? ", " : "", s->providers[i].name ? s->providers[i].name : "");
-	}
+	size_t found = ix->by_flavor[c->flavor].n;
 	if (found == 1) {
-		c->provider_idx = idx;
+		c->provider_idx = ix->by_flavor[c->flavor].first;
 	} else if (found == 0) {
 		if (!l->incomplete)
 			diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.flavor",
@@ -50,40 +74,45 @@ static void resolve_provider(struct load *l, size_t ci) {
 	} else {
 		diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.provider",
 		          "several %s providers are defined (%s): name one in spec.provider", flavor_name(c->flavor),
-		          names.buf);
+		          ix->by_flavor[c->flavor].names);
 	}
-	sb_free(&names);
 }
 
-void validate_set(struct load *l) {
+/* Names must be unique: among Providers, and among the active CVMs. */
+static void check_unique_names(struct load *l, const struct set_index *ix) {
 	spec_set_t *s = l->set;
-
 	for (size_t i = 0; i < s->n_providers; i++) {
 		const char *name = s->providers[i].name;
-		if (!name) continue;
-		for (size_t j = 0; j < i; j++) {
-			if (!s->providers[j].name || strcmp(s->providers[j].name, name)) continue;
-			const srcpos_t *a = &l->px[j].name, *b = &l->px[i].name;
-			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
-			          "duplicate Provider name '%s' (first defined at %s:%d:%d)", name, a->file, a->line, a->col);
-			break;
-		}
+		const size_t *first = strmap_get(&ix->provider_by_name, name);
+		if (!first || *first == i) continue;
+		const srcpos_t *a = &l->px[*first].name, *b = &l->px[i].name;
+		diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+		          "duplicate Provider name '%s' (first defined at %s:%d:%d)", name, a->file, a->line, a->col);
 	}
 
+	_cleanup_(strmap_free) strmap_t active = {0};
+	strmap_reserve(&active, s->n_cvms);
 	for (size_t i = 0; i < s->n_cvms; i++) {
 		const cvm_spec_t *c = &s->cvms[i];
 		if (!c->name || !c->active) continue;
-		for (size_t j = 0; j < i; j++) {
-			const cvm_spec_t *o = &s->cvms[j];
-			if (!o->name || !o->active || strcmp(o->name, c->name)) continue;
-			const srcpos_t *a = &l->cx[j].name, *b = &l->cx[i].name;
-			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
-			          "duplicate CVM name '%s': already active at %s:%d:%d", c->name, a->file, a->line, a->col);
-			break;
+		bool added;
+		size_t *first = strmap_put(&active, c->name, &added);
+		if (added) {
+			*first = i;
+			continue;
 		}
+		const srcpos_t *a = &l->cx[*first].name, *b = &l->cx[i].name;
+		diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+		          "duplicate CVM name '%s': already active at %s:%d:%d", c->name, a->file, a->line, a->col);
 	}
+}
 
-	for (size_t i = 0; i < s->n_cvms; i++) resolve_provider(l, i);
+void validate_set(struct load *l) {
+	struct set_index ix;
+	set_index_build(&ix, l->set);
+	check_unique_names(l, &ix);
+	for (size_t i = 0; i < l->set->n_cvms; i++) resolve_provider(l, &ix, i);
+	set_index_free(&ix);
 }
 
 /* ---- effective values, canonical form ---- */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "specs/load_internal.h"
@@ -132,11 +133,8 @@ static bool want_map(struct walk *w, const ynode_t *n, const char *path) {
 /* ---- mappings ---- */
 
 static const ynode_t *map_get(const ynode_t *map, const char *key) {
-	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-		const ynode_t *k = map->items[i];
-		if (k->kind == YN_SCALAR && !strcmp(k->value, key)) return map->items[i + 1];
-	}
-	return NULL;
+	size_t i = ymap_find(map, key);
+	return i == SIZE_MAX ? NULL : map->items[i + 1];
 }
 
 static size_t edit_distance(const char *a, const char *b) {
@@ -184,13 +182,13 @@ static bool key_ok(struct walk *w, const ynode_t *map, size_t i, const char *par
 		err(w, k, parent, "keys must be strings, got %s", describe(k));
 		return false;
 	}
-	for (size_t j = 0; j < i; j += 2) {
-		const ynode_t *prev = map->items[j];
-		if (prev->kind == YN_SCALAR && !strcmp(prev->value, k->value)) {
-			_cleanup_free_ char *path = join(parent, k->value);
-			err(w, k, path, "duplicate key (first at line %d column %d)", prev->line, prev->col);
-			return false;
-		}
+	/* The first key of that text is this one unless it is a duplicate. */
+	size_t first = ymap_find(map, k->value);
+	if (first < i) {
+		const ynode_t *prev = map->items[first];
+		_cleanup_free_ char *path = join(parent, k->value);
+		err(w, k, path, "duplicate key (first at line %d column %d)", prev->line, prev->col);
+		return false;
 	}
 	return true;
 }
@@ -595,8 +593,9 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 static void walk_cvm(struct walk *w, const ynode_t *meta, const ynode_t *spec, const ynode_t *doc) {
 	struct load *l = w->l;
 	spec_set_t *s = l->set;
-	s->cvms = xrealloc(s->cvms, (s->n_cvms + 1) * sizeof *s->cvms);
-	l->cx = xrealloc(l->cx, (s->n_cvms + 1) * sizeof *l->cx);
+	size_t cap = l->cap_cvms;
+	ARRAY_RESERVE(s->cvms, l->cap_cvms, s->n_cvms + 1);
+	ARRAY_RESERVE(l->cx, cap, s->n_cvms + 1);
 	cvm_spec_t *c = &s->cvms[s->n_cvms];
 	struct cvm_extra *x = &l->cx[s->n_cvms];
 	s->n_cvms++;
