@@ -128,7 +128,7 @@ for n in $SCALE_NS; do
 		[ "${walls[r - 1]}" = "$t_noop" ] && break
 	done
 	split=$(grep '^timings:' "$TRASH/noop-$n-$r.log" | sed 's/^timings: //')
-	rows+=("$(printf '| %6d | %8.2f | %6.0f | %8.3f | %6.0f | %8.3f | %6.1fx |' "$n" "$t_create" \
+	rows+=("$(printf '| %6d | %8.2f | %14.0f | %11.3f | %17.0f | %13.3f | %16.1fx |' "$n" "$t_create" \
 		"$(echo "$rss_create / 1024" | bc -l)" "$t_noop" "$(echo "$rss_noop / 1024" | bc -l)" "$t_virsh" \
 		"$(echo "$t_noop / $t_virsh" | bc -l)")")
 	splits+=("$(printf '| %6d | %s |' "$n" "$split")")
@@ -141,8 +141,8 @@ cat <<EOF
 
 scale benchmark: N CVMs on two test-driver hosts; converged = median of $RUNS no-op passes
 
-|      N | create s | RSS MiB | converged s | RSS MiB | virsh check s | conv/virsh |
-|-------:|---------:|--------:|------------:|--------:|--------------:|-----------:|
+|      N | create s | create RSS MiB | converged s | converged RSS MiB | virsh check s | converged / virsh |
+|-------:|---------:|---------------:|------------:|------------------:|--------------:|------------------:|
 EOF
 printf '%s\n' "${rows[@]}"
 cat <<EOF
