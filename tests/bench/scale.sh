@@ -36,7 +36,8 @@ fi
 TRASH=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/cvmctl-scale.XXXXXX")
 atexit_cmds=""
 test_atexit() { atexit_cmds="$1; $atexit_cmds"; }
-trap 'eval "$atexit_cmds"; [ -n "${KEEP:-}" ] || rm -rf "$TRASH"' EXIT
+# set +e: a daemon that is already gone must not stop the others' cleanup.
+trap 'set +e; eval "$atexit_cmds"; [ -n "${KEEP:-}" ] || rm -rf "$TRASH"' EXIT
 # The daemons' life bound (if this script is killed before its trap runs):
 # enough for a 10,000-CVM run on a slow machine.
 LIBVIRTD_MAX_LIFETIME=${LIBVIRTD_MAX_LIFETIME:-7200}
@@ -73,13 +74,15 @@ YAML
 
 # run_timed OUT RSS ERR CMD...: wall seconds into $OUT's file, peak RSS (KiB)
 # into RSS's, stdout+stderr of CMD into ERR.
+# Returns CMD's status.
 run_timed() {
-	local out=$1 rss=$2 err=$3 t0 t1
+	local out=$1 rss=$2 err=$3 t0 t1 rc=0
 	shift 3
 	t0=$(now)
-	"$TIME" -f %M -o "$rss" "$@" >"$err" 2>&1
+	"$TIME" -f %M -o "$rss" "$@" >"$err" 2>&1 || rc=$?
 	t1=$(now)
 	elapsed "$t0" "$t1" >"$out"
+	return "$rc"
 }
 
 # The baseline's drift check: list each host, then dump every domain's XML
