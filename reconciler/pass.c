@@ -8,6 +8,7 @@
 #include "common/cleanup.h"
 #include "common/exitcode.h"
 #include "common/log.h"
+#include "common/timing.h"
 #include "common/util.h"
 #include "reconciler/known.h"
 #include "reconciler/provider_record.h"
@@ -50,6 +51,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	p->store = st;
 	p->scope = scope;
 	diags_t d = {0};
+	int64_t t = mono_ns();
 	if (spec_load(o->paths, o->n_paths, engine_schemas(), &p->specs, &d) < 0) {
 		diags_print(&d);
 		log_error("%zu problem%s in the specs; nothing was changed", d.n, d.n == 1 ? "" : "s");
@@ -57,11 +59,13 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		return EXIT_INVALID;
 	}
 	diags_free(&d);
+	timing_lap(&t, &p->timings.load_ns);
 
 	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0) {
 		log_error("cannot read the state: %s", store_errmsg(st));
 		return EXIT_FAILED;
 	}
+	timing_lap(&t, &p->timings.store_ns);
 
 	p->n_backends = p->specs.n_providers;
 	p->backends = xcalloc(p->n_backends, sizeof *p->backends);
@@ -91,6 +95,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 				         b->obs.unknown[u].placement, b->cfg.name, b->obs.unknown[u].why);
 	}
 
+	timing_lap(&t, &p->timings.observe_ns);
 	p->ids = xcalloc(p->specs.n_cvms + 1, sizeof *p->ids);
 	for (size_t i = 0; i < p->specs.n_cvms; i++) uuid_generate_v4(p->ids[i]);
 
@@ -109,6 +114,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		.max_deletions = o->max_deletions,
 	};
 	int r = plan_compute(&in, &p->plan);
+	timing_lap(&t, &p->timings.plan_ns);
 	if (r < 0) {
 		log_error("%s", p->plan.invalid ? p->plan.invalid : "cannot compute the plan");
 		return EXIT_INVALID;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "providers/provider.h"
 #include "reconciler/plan.h"
@@ -31,6 +32,11 @@ typedef struct pass_backend {
 	char *why;     /* why the provider is unknown */
 } pass_backend_t;
 
+/* Wall time of each phase of the last pass (CVMCTL_TIMINGS=1 prints it). */
+typedef struct pass_timings {
+	int64_t load_ns, store_ns, observe_ns, plan_ns, apply_ns;
+} pass_timings_t;
+
 typedef struct pass {
 	spec_set_t specs;
 	pass_backend_t *backends; /* one per spec provider, same order */
@@ -42,6 +48,7 @@ typedef struct pass {
 	plan_t plan;
 	store_t *store;
 	const char *scope;
+	pass_timings_t timings;
 } pass_t;
 
 /* Returns 0, or an exit code after reporting (3 for specs that do not load,

@@ -69,7 +69,11 @@
  * plan->refused.
  *
  * Output: actions sorted by name, then kind. n_changes counts actions other
- * than NOOP and UNKNOWN that are not refused. */
+ * than NOOP and UNKNOWN that are not refused.
+ *
+ * Cost: the lookups these rules make (the record of a name, the observation
+ * of an id, ...) go through indexes built once per call (plan_index.h), so
+ * a plan is linear in its inputs plus the final sort. */
 #include "reconciler/plan.h"
 
 #include <errno.h>
@@ -80,6 +84,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "reconciler/plan_index.h"
 
 const char *action_kind_name(action_kind_t k) {
 	switch (k) {
@@ -100,6 +105,7 @@ typedef struct planner {
 	plan_t *p;
 	size_t cap;
 	size_t next_id;
+	plan_index_t ix; /* every lookup below goes through it */
 } planner_t;
 
 static bool streq(const char *a, const char *b) {
@@ -186,47 +192,6 @@ static bool reachable(const plan_input_t *in, const char *provider, const char *
 		return false;
 	}
 	return true;
-}
-
-static const observed_t *observed_by_id(const plan_input_t *in, const char *id, size_t *view_idx) {
-	for (size_t i = 0; i < in->n_providers; i++) {
-		const observation_t *o = in->providers[i].obs;
-		if (!o) continue;
-		for (size_t j = 0; j < o->n; j++)
-			if (strcmp(o->v[j].id, id) == 0) {
-				if (view_idx) *view_idx = i;
-				return &o->v[j];
-			}
-	}
-	return NULL;
-}
-
-static const cvm_record_t *record_by_id(const plan_input_t *in, const char *id) {
-	for (size_t i = 0; i < in->n_records; i++)
-		if (strcmp(in->records[i].id, id) == 0) return &in->records[i];
-	return NULL;
-}
-
-/* The active record of our scope with that name; the newest if the state
- * somehow holds more than one. */
-static const cvm_record_t *active_record(const plan_input_t *in, const char *name) {
-	const cvm_record_t *best = NULL;
-	for (size_t i = 0; i < in->n_records; i++) {
-		const cvm_record_t *r = &in->records[i];
-		if (r->status == ST_INACTIVE || !streq(r->scope, in->scope) || !streq(r->name, name)) continue;
-		if (!best || r->created_at > best->created_at) best = r;
-	}
-	return best;
-}
-
-static const cvm_spec_t *spec_by_name(const spec_set_t *s, const char *name, bool active_only) {
-	for (size_t i = 0; i < s->n_cvms; i++)
-		if (streq(s->cvms[i].name, name) && (!active_only || s->cvms[i].active)) return &s->cvms[i];
-	return NULL;
-}
-
-static bool ours(const plan_input_t *in, const observed_t *o) {
-	return streq(o->installation, in->installation) && streq(o->scope, in->scope);
 }
 
 static const char *spec_provider_name(const spec_set_t *s, const cvm_spec_t *c) {
@@ -406,7 +371,7 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 		return;
 	}
 
-	const observed_t *o = observed_by_id(in, r->id, NULL);
+	const observed_t *o = pix_observed(&pl->ix, r->id);
 	a->observed = o;
 
 	if (!streq(r->flavor, c->flavor)) add_field(a, "spec.flavor");
@@ -452,40 +417,10 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 		a->reason = xasprintf("resource present (%s); recording it", res_state_name(o->state));
 }
 
-/* The owned resource a desired CVM without a record can adopt: the lowest id
- * among those of that name, our installation and scope, with no record. */
-static const observed_t *adoptable(const plan_input_t *in, const char *name, size_t *view_idx) {
-	const observed_t *best = NULL;
-	for (size_t i = 0; i < in->n_providers; i++) {
-		const observation_t *obs = in->providers[i].obs;
-		if (!obs) continue;
-		for (size_t j = 0; j < obs->n; j++) {
-			const observed_t *o = &obs->v[j];
-			if (!streq(o->name, name) || !ours(in, o) || record_by_id(in, o->id)) continue;
-			if (!best || strcmp(o->id, best->id) < 0) {
-				best = o;
-				*view_idx = i;
-			}
-		}
-	}
-	return best;
-}
-
-/* A resource of that name, in the provider the CVM goes to, that is not
- * ours to take. */
-static const observed_t *name_clash(const provider_view_t *v, const plan_input_t *in, const char *name) {
-	if (!v || !v->obs) return NULL;
-	for (size_t j = 0; j < v->obs->n; j++) {
-		const observed_t *o = &v->obs->v[j];
-		if (streq(o->name, name) && !ours(in, o)) return o;
-	}
-	return NULL;
-}
-
 static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *prov) {
 	const plan_input_t *in = pl->in;
 	size_t vi = 0;
-	const observed_t *o = adoptable(in, c->name, &vi);
+	const observed_t *o = pix_adoptable(&pl->ix, c->name, &vi);
 	if (o) {
 		action_t *a = add_action(pl, ACT_ADOPT, c->name, o->id);
 		a->spec = c;
@@ -513,7 +448,7 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 
 	strbuf sb = {0};
 	sb_add(&sb, "new CVM");
-	const observed_t *clash = name_clash(v, in, c->name);
+	const observed_t *clash = pix_name_clash(&pl->ix, (size_t)(v - in->providers), c->name);
 	if (clash)
 		sb_addf(&sb, "; a resource named %s owned by installation %s / scope %s exists and was left alone",
 		        c->name, clash->installation ? clash->installation : "(none)",
@@ -527,7 +462,7 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 
 static void plan_delete(planner_t *pl, const cvm_record_t *r) {
 	const plan_input_t *in = pl->in;
-	const cvm_spec_t *inactive = spec_by_name(in->specs, r->name, false);
+	const cvm_spec_t *inactive = pix_spec(&pl->ix, r->name, false);
 	action_t *a = add_action(pl, ACT_DELETE, r->name, r->id);
 	a->record = r;
 	set_provider(pl, a, r->provider);
@@ -538,36 +473,61 @@ static void plan_delete(planner_t *pl, const cvm_record_t *r) {
 		a->reason = why;
 		return;
 	}
-	a->observed = observed_by_id(in, r->id, NULL);
+	a->observed = pix_observed(&pl->ix, r->id);
 	const char *what = inactive ? "spec says state: inactive" : "spec removed";
 	a->reason = a->observed ? xstrdup(what) : xasprintf("%s; its resource is already gone", what);
 }
 
-static bool claimed(const plan_t *p, const observed_t *o) {
-	for (size_t i = 0; i < p->n; i++)
-		if (p->v[i].observed == o || strcmp(p->v[i].id, o->id) == 0) return true;
-	return false;
+/* Whether an action so far already speaks for the resource: every action
+ * that names an observation carries that observation's id, so the ids of
+ * the actions say it all. The set borrows the ids from a copy, since
+ * adding actions moves p->v. */
+typedef struct claims {
+	strmap_t ids;
+	char (*copy)[37];
+} claims_t;
+
+static void claims_init(claims_t *cl, const plan_t *p) {
+	cl->ids = (strmap_t){0};
+	cl->copy = xcalloc(p->n, sizeof *cl->copy);
+	strmap_reserve(&cl->ids, p->n);
+	for (size_t i = 0; i < p->n; i++) {
+		memcpy(cl->copy[i], p->v[i].id, sizeof cl->copy[i]);
+		strmap_add(&cl->ids, cl->copy[i], i);
+	}
+}
+
+static void claims_free(claims_t *cl) {
+	strmap_free(&cl->ids);
+	free(cl->copy);
+}
+
+/* What an owned resource that no action claimed needs: a delete (with the
+ * reason) when it has no record and no spec, or its record is Inactive. */
+static const char *orphan_reason(planner_t *pl, const observed_t *o, const cvm_record_t *r) {
+	if (!r) {
+		if (pix_spec(&pl->ix, o->name, true)) return NULL;
+		return "owned resource with no record and no spec; deleting it";
+	}
+	if (r->status == ST_INACTIVE) return "its CVM is Inactive but the resource remains; deleting it";
+	return NULL;
 }
 
 static void plan_orphans(planner_t *pl) {
 	const plan_input_t *in = pl->in;
+	claims_t cl;
+	claims_init(&cl, pl->p);
 	for (size_t i = 0; i < in->n_providers; i++) {
 		const observation_t *obs = in->providers[i].obs;
 		if (!obs || obs->all_unknown) continue;
 		for (size_t j = 0; j < obs->n; j++) {
 			const observed_t *o = &obs->v[j];
-			if (!ours(in, o) || claimed(pl->p, o)) continue;
-			const cvm_record_t *r = record_by_id(in, o->id);
-			const char *reason;
-			if (!r) {
-				if (spec_by_name(in->specs, o->name, true)) continue;
-				reason = "owned resource with no record and no spec; deleting it";
-			} else if (r->status == ST_INACTIVE) {
-				reason = "its CVM is Inactive but the resource remains; deleting it";
-			} else {
-				continue;
-			}
+			if (!plan_ours(in, o) || strmap_get(&cl.ids, o->id)) continue;
+			const cvm_record_t *r = pix_record(&pl->ix, o->id);
+			const char *reason = orphan_reason(pl, o, r);
+			if (!reason) continue;
 			action_t *a = add_action(pl, ACT_DELETE, o->name, o->id);
+			strmap_add(&cl.ids, o->id, pl->p->n - 1);
 			a->record = r;
 			a->observed = o;
 			a->provider_idx = i;
@@ -575,6 +535,7 @@ static void plan_orphans(planner_t *pl) {
 			a->reason = xstrdup(reason);
 		}
 	}
+	claims_free(&cl);
 }
 
 static void refuse(plan_t *p, action_t *a, const char *why) {
@@ -611,57 +572,63 @@ static int cmp_action(const void *x, const void *y) {
 
 /* Every desired CVM whose name is active in another scope, each with where
  * its spec is. */
-static char *scope_conflicts(const plan_input_t *in) {
+static char *scope_conflicts(const planner_t *pl) {
+	const plan_input_t *in = pl->in;
 	strbuf sb = {0};
 	for (size_t i = 0; i < in->specs->n_cvms; i++) {
 		const cvm_spec_t *c = &in->specs->cvms[i];
 		if (!c->active) continue;
-		for (size_t j = 0; j < in->n_records; j++) {
-			const cvm_record_t *r = &in->records[j];
-			if (r->status == ST_INACTIVE || streq(r->scope, in->scope) || !streq(r->name, c->name)) continue;
-			if (sb.len) sb_add(&sb, "\n");
-			sb_addf(&sb,
-			        "%s:%d:%d: metadata.name: cvm '%s' is active in scope '%s'; names are unique among the active CVMs of a "
-			        "state",
-			        c->pos.file ? c->pos.file : "<specs>", c->pos.line, c->pos.col, c->name,
-			        r->scope ? r->scope : "");
-			break;
-		}
+		const cvm_record_t *r = pix_foreign_record(&pl->ix, c->name);
+		if (!r) continue;
+		if (sb.len) sb_add(&sb, "\n");
+		sb_addf(&sb,
+		        "%s:%d:%d: metadata.name: cvm '%s' is active in scope '%s'; names are unique among the active CVMs of a "
+		        "state",
+		        c->pos.file ? c->pos.file : "<specs>", c->pos.line, c->pos.col, c->name, r->scope ? r->scope : "");
 	}
 	return sb.len ? sb_take(&sb) : NULL;
+}
+
+/* Desired CVMs, then deletions, then orphans; 0 or -ENOSPC. */
+static int plan_actions(planner_t *pl) {
+	const plan_input_t *in = pl->in;
+	for (size_t i = 0; i < in->specs->n_cvms; i++) {
+		const cvm_spec_t *c = &in->specs->cvms[i];
+		if (!c->active) continue;
+		const char *prov = spec_provider_name(in->specs, c);
+		const cvm_record_t *r = pix_active_record(&pl->ix, c->name);
+		if (r) {
+			plan_with_record(pl, c, r, prov);
+			continue;
+		}
+		int rc = plan_without_record(pl, c, prov);
+		if (rc < 0) return rc;
+	}
+
+	for (size_t i = 0; i < in->n_records; i++) {
+		const cvm_record_t *r = &in->records[i];
+		if (r->status == ST_INACTIVE || !streq(r->scope, in->scope)) continue;
+		if (!pix_spec(&pl->ix, r->name, true)) plan_delete(pl, r);
+	}
+
+	plan_orphans(pl);
+	return 0;
 }
 
 int plan_compute(const plan_input_t *in, plan_t *out) {
 	memset(out, 0, sizeof *out);
 	out->scope = in->scope;
 
-	out->invalid = scope_conflicts(in);
-	if (out->invalid) return -EINVAL;
-
 	planner_t pl = {.in = in, .p = out};
-	for (size_t i = 0; i < in->specs->n_cvms; i++) {
-		const cvm_spec_t *c = &in->specs->cvms[i];
-		if (!c->active) continue;
-		const char *prov = spec_provider_name(in->specs, c);
-		const cvm_record_t *r = active_record(in, c->name);
-		if (r) {
-			plan_with_record(&pl, c, r, prov);
-			continue;
-		}
-		int rc = plan_without_record(&pl, c, prov);
-		if (rc < 0) {
-			plan_free(out);
-			return rc;
-		}
+	plan_index_build(&pl.ix, in);
+	out->invalid = scope_conflicts(&pl);
+	int rc = out->invalid ? -EINVAL : plan_actions(&pl);
+	plan_index_free(&pl.ix);
+	if (out->invalid) return rc;
+	if (rc < 0) {
+		plan_free(out);
+		return rc;
 	}
-
-	for (size_t i = 0; i < in->n_records; i++) {
-		const cvm_record_t *r = &in->records[i];
-		if (r->status == ST_INACTIVE || !streq(r->scope, in->scope)) continue;
-		if (!spec_by_name(in->specs, r->name, true)) plan_delete(&pl, r);
-	}
-
-	plan_orphans(&pl);
 	apply_safety(in, out);
 
 	if (out->n) qsort(out->v, out->n, sizeof *out->v, cmp_action);

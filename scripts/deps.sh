@@ -89,6 +89,8 @@ if [ "$want_test" = 1 ]; then
 	have_cmd jq || need jq
 	have_cmd strace || need strace
 	have_cmd bc || need bc
+	# tests/bench/scale.sh reads peak RSS with GNU time (/usr/bin/time -f %M).
+	[ -x /usr/bin/time ] || need time
 	have_cmd shellcheck || need shellcheck
 	have_cmd timeout || need coreutils
 fi

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "specs/spec.h"
@@ -18,7 +19,7 @@ void diags_add(diags_t *d, const char *file, int line, int col, const char *fiel
 		abort();
 	}
 	va_end(ap);
-	d->v = xrealloc(d->v, (d->n + 1) * sizeof *d->v);
+	ARRAY_RESERVE(d->v, d->cap, d->n + 1);
 	d->v[d->n++] = (diag_t){
 		.file = xstrdup(file ? file : ""),
 		.line = line,
@@ -70,5 +71,5 @@ void diags_free(diags_t *d) {
 	}
 	free(d->v);
 	d->v = NULL;
-	d->n = 0;
+	d->n = d->cap = 0;
 }

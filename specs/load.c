@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "specs/load_internal.h"
 
@@ -15,22 +17,23 @@
 
 struct filelist {
 	char **v;
-	size_t n;
+	size_t n, cap;
+	strmap_t seen; /* the paths in v */
 };
 
 static void filelist_add(struct filelist *fl, char *path) {
-	for (size_t i = 0; i < fl->n; i++)
-		if (!strcmp(fl->v[i], path)) {
-			free(path); /* the same file named twice is loaded once */
-			return;
-		}
-	fl->v = xrealloc(fl->v, (fl->n + 1) * sizeof *fl->v);
+	if (!strmap_add(&fl->seen, path, fl->n)) {
+		free(path); /* the same file named twice is loaded once */
+		return;
+	}
+	ARRAY_RESERVE(fl->v, fl->cap, fl->n + 1);
 	fl->v[fl->n++] = path;
 }
 
 static void filelist_free(struct filelist *fl) {
 	for (size_t i = 0; i < fl->n; i++) free(fl->v[i]);
 	free(fl->v);
+	strmap_free(&fl->seen);
 	*fl = (struct filelist){0};
 }
 
@@ -92,8 +95,10 @@ static void collect(const char *path, struct filelist *fl, diags_t *d) {
 	struct filelist sub = {0};
 	collect_dir(path, 0, &sub, d);
 	qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
+	/* The paths move to fl: sub's own index goes with its array. */
 	for (size_t i = 0; i < sub.n; i++) filelist_add(fl, sub.v[i]);
 	free(sub.v);
+	strmap_free(&sub.seen);
 }
 
 static int read_stdin(char **out, size_t *len) {
@@ -122,7 +127,7 @@ static void load_text(struct load *l, const char *file, const char *buf, size_t 
 static void load_file(struct load *l, const char *path) {
 	spec_set_t *s = l->set;
 	const char *name = strcmp(path, "-") ? path : STDIN_NAME;
-	s->files = xrealloc(s->files, (s->n_files + 1) * sizeof *s->files);
+	ARRAY_RESERVE(s->files, l->cap_files, s->n_files + 1);
 	s->files[s->n_files] = xstrdup(name);
 	const char *file = s->files[s->n_files++];
 

@@ -22,6 +22,7 @@ struct load {
 	spec_set_t *set;
 	struct provider_extra *px;
 	struct cvm_extra *cx;
+	size_t cap_files, cap_cvms; /* of set->files; of set->cvms and cx */
 	bool incomplete; /* some file could not be parsed: references may point into it */
 };
 

@@ -102,7 +102,7 @@ typedef struct diag {
 
 typedef struct diags {
 	diag_t *v;
-	size_t n;
+	size_t n, cap;
 } diags_t;
 
 void diags_add(diags_t *d, const char *file, int line, int col, const char *field, const char *fmt, ...)

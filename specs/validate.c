@@ -5,24 +5,68 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "specs/load_internal.h"
 
-static void resolve_provider(struct load *l, size_t ci) {
+/* What the checks across documents look up, built once: a scan of every
+ * document per document is quadratic, and trees hold 10,000s of CVMs. */
+struct flavor_providers {
+	const backend_schema_t *backend;
+	size_t n, first;
+	strbuf names; /* "'a', 'b'" */
+};
+
+struct set_index {
+	strmap_t provider_by_name; /* name -> first Provider of that name */
+	struct flavor_providers *by_flavor; /* one per backend in use: a handful */
+	size_t n_flavors;
+};
+
+static struct flavor_providers *flavor_slot(struct set_index *ix, const backend_schema_t *b) {
+	for (size_t i = 0; i < ix->n_flavors; i++)
+		if (ix->by_flavor[i].backend == b) return &ix->by_flavor[i];
+	return NULL;
+}
+
+static void set_index_build(struct set_index *ix, const spec_set_t *s) {
+	*ix = (struct set_index){0};
+	ix->by_flavor = xcalloc(s->n_providers + 1, sizeof *ix->by_flavor);
+	for (size_t i = 0; i < s->n_providers; i++) {
+		const provider_spec_t *p = &s->providers[i];
+		if (p->name) strmap_add(&ix->provider_by_name, p->name, i);
+		if (!p->backend) continue;
+		struct flavor_providers *f = flavor_slot(ix, p->backend);
+		if (!f) {
+			f = &ix->by_flavor[ix->n_flavors++];
+			f->backend = p->backend;
+			f->first = i;
+		}
+		sb_addf(&f->names, "%s'%s'", f->n++ ? ", " : "", p->name ? p->name : "");
+	}
+}
+
+static void set_index_free(struct set_index *ix) {
+	strmap_free(&ix->provider_by_name);
+	for (size_t i = 0; i < ix->n_flavors; i++) sb_free(&ix->by_flavor[i].names);
+	free(ix->by_flavor);
+}
+
+static void resolve_provider(struct load *l, struct set_index *ix, size_t ci) {
 	spec_set_t *s = l->set;
 	cvm_spec_t *c = &s->cvms[ci];
 	const struct cvm_extra *x = &l->cx[ci];
 	if (!c->backend) return;
 
 	if (c->provider) {
-		for (size_t i = 0; i < s->n_providers; i++) {
-			const provider_spec_t *p = &s->providers[i];
-			if (!p->name || strcmp(p->name, c->provider)) continue;
+		const size_t *i = strmap_get(&ix->provider_by_name, c->provider);
+		if (i) {
+			const provider_spec_t *p = &s->providers[*i];
 			if (p->backend && p->backend != c->backend)
 				diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
 				          "provider '%s' is %s %s provider, not %s", p->name, flavor_article(p->type), p->type,
 				          c->flavor);
-			c->provider_idx = i;
+			c->provider_idx = *i;
 			return;
 		}
 		/* A provider defined in a file that failed to parse would be a
@@ -33,15 +77,10 @@ static void resolve_provider(struct load *l, size_t ci) {
 		return;
 	}
 
-	size_t found = 0, idx = 0;
-	strbuf names = {0};
-	for (size_t i = 0; i < s->n_providers; i++) {
-		if (s->providers[i].backend != c->backend) continue;
-		if (found++ == 0) idx = i;
-		sb_addf(&names, "%s'%s'", found > 1 ? ", " : "", s->providers[i].name ? s->providers[i].name : "");
-	}
+	struct flavor_providers *f = flavor_slot(ix, c->backend);
+	size_t found = f ? f->n : 0;
 	if (found == 1) {
-		c->provider_idx = idx;
+		c->provider_idx = f->first;
 	} else if (found == 0) {
 		if (!l->incomplete)
 			diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.flavor",
@@ -49,40 +88,45 @@ static void resolve_provider(struct load *l, size_t ci) {
 	} else {
 		diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.provider",
 		          "several %s providers are defined (%s): name one in spec.provider", c->flavor,
-		          names.buf);
+		          f->names.buf);
 	}
-	sb_free(&names);
 }
 
-void validate_set(struct load *l) {
+/* Names must be unique: among Providers, and among the active CVMs. */
+static void check_unique_names(struct load *l, struct set_index *ix) {
 	spec_set_t *s = l->set;
-
 	for (size_t i = 0; i < s->n_providers; i++) {
 		const char *name = s->providers[i].name;
-		if (!name) continue;
-		for (size_t j = 0; j < i; j++) {
-			if (!s->providers[j].name || strcmp(s->providers[j].name, name)) continue;
-			const srcpos_t *a = &l->px[j].name, *b = &l->px[i].name;
-			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
-			          "duplicate Provider name '%s' (first defined at %s:%d:%d)", name, a->file, a->line, a->col);
-			break;
-		}
+		const size_t *first = strmap_get(&ix->provider_by_name, name);
+		if (!first || *first == i) continue;
+		const srcpos_t *a = &l->px[*first].name, *b = &l->px[i].name;
+		diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+		          "duplicate Provider name '%s' (first defined at %s:%d:%d)", name, a->file, a->line, a->col);
 	}
 
+	_cleanup_(strmap_free) strmap_t active = {0};
+	strmap_reserve(&active, s->n_cvms);
 	for (size_t i = 0; i < s->n_cvms; i++) {
 		const cvm_spec_t *c = &s->cvms[i];
 		if (!c->name || !c->active) continue;
-		for (size_t j = 0; j < i; j++) {
-			const cvm_spec_t *o = &s->cvms[j];
-			if (!o->name || !o->active || strcmp(o->name, c->name)) continue;
-			const srcpos_t *a = &l->cx[j].name, *b = &l->cx[i].name;
-			diags_add(l->d, b->file, b->line, b->col, "metadata.name",
-			          "duplicate CVM name '%s': already active at %s:%d:%d", c->name, a->file, a->line, a->col);
-			break;
+		bool added;
+		size_t *first = strmap_put(&active, c->name, &added);
+		if (added) {
+			*first = i;
+			continue;
 		}
+		const srcpos_t *a = &l->cx[*first].name, *b = &l->cx[i].name;
+		diags_add(l->d, b->file, b->line, b->col, "metadata.name",
+		          "duplicate CVM name '%s': already active at %s:%d:%d", c->name, a->file, a->line, a->col);
 	}
+}
 
-	for (size_t i = 0; i < s->n_cvms; i++) resolve_provider(l, i);
+void validate_set(struct load *l) {
+	struct set_index ix;
+	set_index_build(&ix, l->set);
+	check_unique_names(l, &ix);
+	for (size_t i = 0; i < l->set->n_cvms; i++) resolve_provider(l, &ix, i);
+	set_index_free(&ix);
 }
 
 /* ---- effective values, canonical form ---- */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "specs/walk.h"
@@ -187,8 +188,9 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 static void walk_cvm(struct walk *w, const ynode_t *meta, const ynode_t *spec, const ynode_t *doc) {
 	struct load *l = w->l;
 	spec_set_t *s = l->set;
-	s->cvms = xrealloc(s->cvms, (s->n_cvms + 1) * sizeof *s->cvms);
-	l->cx = xrealloc(l->cx, (s->n_cvms + 1) * sizeof *l->cx);
+	size_t cap = l->cap_cvms;
+	ARRAY_RESERVE(s->cvms, l->cap_cvms, s->n_cvms + 1);
+	ARRAY_RESERVE(l->cx, cap, s->n_cvms + 1);
 	cvm_spec_t *c = &s->cvms[s->n_cvms];
 	struct cvm_extra *x = &l->cx[s->n_cvms];
 	s->n_cvms++;

@@ -118,11 +118,8 @@ bool want_map(struct walk *w, const ynode_t *n, const char *path) {
 /* ---- mappings ---- */
 
 const ynode_t *map_get(const ynode_t *map, const char *key) {
-	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-		const ynode_t *k = map->items[i];
-		if (k->kind == YN_SCALAR && !strcmp(k->value, key)) return map->items[i + 1];
-	}
-	return NULL;
+	size_t i = ymap_find(map, key);
+	return i == SIZE_MAX ? NULL : map->items[i + 1];
 }
 
 static size_t edit_distance(const char *a, const char *b) {
@@ -168,13 +165,13 @@ bool key_ok(struct walk *w, const ynode_t *map, size_t i, const char *parent) {
 		walk_err(w, k, parent, "keys must be strings, got %s", describe(k));
 		return false;
 	}
-	for (size_t j = 0; j < i; j += 2) {
-		const ynode_t *prev = map->items[j];
-		if (prev->kind == YN_SCALAR && !strcmp(prev->value, k->value)) {
-			_cleanup_free_ char *path = path_join(parent, k->value);
-			walk_err(w, k, path, "duplicate key (first at line %d column %d)", prev->line, prev->col);
-			return false;
-		}
+	/* The first key of that text is this one unless it is a duplicate. */
+	size_t first = ymap_find(map, k->value);
+	if (first < i) {
+		const ynode_t *prev = map->items[first];
+		_cleanup_free_ char *path = path_join(parent, k->value);
+		walk_err(w, k, path, "duplicate key (first at line %d column %d)", prev->line, prev->col);
+		return false;
 	}
 	return true;
 }

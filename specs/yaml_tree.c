@@ -6,7 +6,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
+#include "common/strmap.h"
 #include "common/util.h"
 
 struct anchor {
@@ -22,7 +24,8 @@ struct pstate {
 	diags_t *d;
 	yfile_t *out;
 	struct anchor *anchors; /* of the current document */
-	size_t n_anchors;
+	size_t n_anchors, cap_anchors;
+	strmap_t anchor_index; /* name -> the latest anchor of that name */
 	size_t alias_nodes; /* expansion done by aliases in the current document */
 };
 
@@ -47,7 +50,7 @@ static ynode_t *node_new(struct pstate *ps, enum ynode_kind kind, const yaml_mar
 static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
 static void node_append(ynode_t *parent, ynode_t *child) {
-	parent->items = xrealloc(parent->items, (parent->n_items + 1) * sizeof *parent->items);
+	ARRAY_RESERVE(parent->items, parent->cap_items, parent->n_items + 1);
 	parent->items[parent->n_items++] = child;
 	parent->weight = sat_add(parent->weight, child->weight);
 }
@@ -135,22 +138,25 @@ static bool tag_is(const yaml_char_t *tag, const char *core) {
 
 static void set_anchor(struct pstate *ps, const yaml_char_t *name, ynode_t *n) {
 	if (!name) return;
+	ARRAY_RESERVE(ps->anchors, ps->cap_anchors, ps->n_anchors + 1);
+	struct anchor *a = &ps->anchors[ps->n_anchors];
+	*a = (struct anchor){xstrdup((const char *)name), n};
 	/* A later anchor of the same name shadows the earlier one, as in YAML. */
-	ps->anchors = xrealloc(ps->anchors, (ps->n_anchors + 1) * sizeof *ps->anchors);
-	ps->anchors[ps->n_anchors++] = (struct anchor){xstrdup((const char *)name), n};
+	bool added;
+	*strmap_put(&ps->anchor_index, a->name, &added) = ps->n_anchors++;
 }
 
 static ynode_t *find_anchor(struct pstate *ps, const char *name) {
-	for (size_t i = ps->n_anchors; i > 0; i--)
-		if (strcmp(ps->anchors[i - 1].name, name) == 0) return ps->anchors[i - 1].node;
-	return NULL;
+	const size_t *i = strmap_get(&ps->anchor_index, name);
+	return i ? ps->anchors[*i].node : NULL;
 }
 
 static void clear_anchors(struct pstate *ps) {
 	for (size_t i = 0; i < ps->n_anchors; i++) free(ps->anchors[i].name);
 	free(ps->anchors);
+	strmap_free(&ps->anchor_index);
 	ps->anchors = NULL;
-	ps->n_anchors = 0;
+	ps->n_anchors = ps->cap_anchors = 0;
 	ps->alias_nodes = 0;
 }
 
@@ -163,11 +169,23 @@ static bool is_merge_key(const ynode_t *k) {
 	return k->kind == YN_SCALAR && !k->quoted && !k->tag && !strcmp(k->value, "<<");
 }
 
-static bool has_key(ynode_t *const *items, size_t n, const ynode_t *key) {
-	for (size_t i = 0; i < n; i += 2)
-		if (items[i]->kind == YN_SCALAR && key->kind == YN_SCALAR && !strcmp(items[i]->value, key->value))
-			return true;
-	return false;
+/* The pairs a merge source adds to items[0..*n): those whose key is not
+ * there yet; `seen` holds the scalar keys already present. */
+static int merge_source(struct pstate *ps, const ynode_t *src, ynode_t ***items, size_t *n, size_t *cap,
+                        strmap_t *seen) {
+	if (src->kind != YN_MAP) {
+		diags_add(ps->d, ps->file, src->line, src->col, "", "merge key '<<' takes a mapping or a list of mappings");
+		return -EINVAL;
+	}
+	for (size_t j = 0; j + 1 < src->n_items; j += 2) {
+		ynode_t *k = src->items[j];
+		/* Only scalar keys can be equal; any other key is always added. */
+		if (k->kind == YN_SCALAR && !strmap_add(seen, k->value, 0)) continue;
+		ARRAY_RESERVE(*items, *cap, *n + 2);
+		(*items)[(*n)++] = k;
+		(*items)[(*n)++] = src->items[j + 1];
+	}
+	return 0;
 }
 
 /* YAML merge keys ("<<: *defaults", "<<: [*a, *b]"): the mapping gets the
@@ -177,10 +195,13 @@ static int apply_merges(struct pstate *ps, ynode_t *map) {
 	for (size_t i = 0; i + 1 < map->n_items; i += 2) any |= is_merge_key(map->items[i]);
 	if (!any) return 0;
 
-	_cleanup_free_ ynode_t **items = xcalloc(map->n_items + 1, sizeof *items);
-	size_t n = 0, cap = map->n_items + 1;
+	_cleanup_free_ ynode_t **items = NULL;
+	_cleanup_(strmap_free) strmap_t seen = {0};
+	size_t n = 0, cap = 0;
+	ARRAY_RESERVE(items, cap, map->n_items + 1);
 	for (size_t i = 0; i + 1 < map->n_items; i += 2)
 		if (!is_merge_key(map->items[i])) {
+			if (map->items[i]->kind == YN_SCALAR) strmap_add(&seen, map->items[i]->value, 0);
 			items[n++] = map->items[i];
 			items[n++] = map->items[i + 1];
 		}
@@ -190,29 +211,37 @@ static int apply_merges(struct pstate *ps, ynode_t *map) {
 		ynode_t *const *srcs = v->kind == YN_SEQ ? v->items : &v;
 		size_t n_srcs = v->kind == YN_SEQ ? v->n_items : 1;
 		for (size_t s = 0; s < n_srcs; s++) {
-			const ynode_t *src = srcs[s];
-			if (src->kind != YN_MAP) {
-				diags_add(ps->d, ps->file, src->line, src->col, "",
-				          "merge key '<<' takes a mapping or a list of mappings");
-				return -EINVAL;
-			}
-			for (size_t j = 0; j + 1 < src->n_items; j += 2) {
-				if (has_key(items, n, src->items[j])) continue;
-				if (n + 2 > cap) {
-					cap *= 2;
-					items = xrealloc(items, cap * sizeof *items);
-				}
-				items[n++] = src->items[j];
-				items[n++] = src->items[j + 1];
-			}
+			int r = merge_source(ps, srcs[s], &items, &n, &cap, &seen);
+			if (r < 0) return r;
 		}
 	}
 	free(map->items);
 	map->items = TAKE_PTR(items);
 	map->n_items = n;
+	map->cap_items = cap;
 	map->weight = 1;
 	for (size_t i = 0; i < n; i++) map->weight = sat_add(map->weight, map->items[i]->weight);
 	return 0;
+}
+
+/* Big mappings get an index of their scalar keys (first occurrence), for
+ * ymap_find: the walk looks keys up and checks each key for duplicates. */
+static void index_map(ynode_t *map) {
+	if (map->n_items / 2 <= YAML_MAP_INDEX_MIN) return;
+	map->index = xcalloc(1, sizeof *map->index);
+	strmap_reserve(map->index, map->n_items / 2);
+	for (size_t i = 0; i + 1 < map->n_items; i += 2)
+		if (map->items[i]->kind == YN_SCALAR) strmap_add(map->index, map->items[i]->value, i);
+}
+
+size_t ymap_find(const ynode_t *map, const char *key) {
+	if (map->index) {
+		const size_t *i = strmap_get(map->index, key);
+		return i ? *i : SIZE_MAX;
+	}
+	for (size_t i = 0; i + 1 < map->n_items; i += 2)
+		if (map->items[i]->kind == YN_SCALAR && !strcmp(map->items[i]->value, key)) return i;
+	return SIZE_MAX;
 }
 
 /* Consumes the events of one node, starting with *ev (already read). */
@@ -287,6 +316,7 @@ static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **
 		if (is_map) {
 			r = apply_merges(ps, n);
 			if (r < 0) return r;
+			index_map(n);
 		}
 		/* Registered only once complete, so an alias cannot refer to an
 		 * enclosing node: no cycles. */
@@ -329,7 +359,7 @@ static int parse_stream(struct pstate *ps) {
 
 		if (root->kind == YN_SCALAR && root->is_null) root = NULL; /* empty document */
 		yfile_t *f = ps->out;
-		f->docs = xrealloc(f->docs, (f->n_docs + 1) * sizeof *f->docs);
+		ARRAY_RESERVE(f->docs, f->cap_docs, f->n_docs + 1);
 		f->docs[f->n_docs++] = (ydoc_t){root};
 	}
 }
@@ -355,6 +385,8 @@ void yaml_tree_free(yfile_t *f) {
 		free(f->all[i]->value);
 		free(f->all[i]->tag);
 		free(f->all[i]->items);
+		if (f->all[i]->index) strmap_free(f->all[i]->index);
+		free(f->all[i]->index);
 		free(f->all[i]);
 	}
 	free(f->all);

@@ -15,6 +15,11 @@
 #define YAML_ALIAS_EXPANSION_MAX 10000
 /* Collections nested deeper than this are refused (the walk recurses). */
 #define YAML_DEPTH_MAX 64
+/* Mappings with more pairs than this get a key index (ynode.index): below
+ * it a scan is as fast, above it a scan per key is quadratic. */
+#define YAML_MAP_INDEX_MIN 8
+
+struct strmap;
 
 enum ynode_kind { YN_SCALAR, YN_SEQ, YN_MAP };
 
@@ -27,8 +32,9 @@ typedef struct ynode {
 	char *tag;    /* explicit tag other than the core ones handled above, or NULL */
 	/* seq: items[i]; map: items[2i] key, items[2i+1] value */
 	struct ynode **items;
-	size_t n_items;
-	size_t weight; /* nodes in the full expansion (saturating) */
+	size_t n_items, cap_items;
+	size_t weight;         /* nodes in the full expansion (saturating) */
+	struct strmap *index;  /* big maps: scalar key text -> item index of its first occurrence */
 } ynode_t;
 
 typedef struct ydoc {
@@ -37,7 +43,7 @@ typedef struct ydoc {
 
 typedef struct yfile {
 	ydoc_t *docs;
-	size_t n_docs;
+	size_t n_docs, cap_docs;
 	ynode_t **all; /* every node allocated, for freeing */
 	size_t n_all, cap_all;
 } yfile_t;
@@ -49,5 +55,9 @@ typedef struct yfile {
  * was reported. */
 int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d);
 void yaml_tree_free(yfile_t *f);
+
+/* The item index of the first scalar key of map whose text is key (its
+ * value is at index + 1), or SIZE_MAX if none: O(1) for big mappings. */
+size_t ymap_find(const ynode_t *map, const char *key);
 
 #endif

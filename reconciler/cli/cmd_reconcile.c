@@ -9,22 +9,32 @@
 #include "common/cleanup.h"
 #include "common/exitcode.h"
 #include "common/log.h"
+#include "common/timing.h"
 #include "common/util.h"
 #include "reconciler/apply.h"
 #include "reconciler/cli/cli.h"
 #include "reconciler/cli/pass_flags.h"
 #include "reconciler/daemon/watch.h"
 
+static void print_timings(const pass_timings_t *t, int64_t total_ns) {
+	fprintf(stderr, "timings: load=%.1fms store=%.1fms observe=%.1fms plan=%.1fms apply=%.1fms total=%.1fms\n",
+	        ns_to_ms(t->load_ns), ns_to_ms(t->store_ns), ns_to_ms(t->observe_ns), ns_to_ms(t->plan_ns),
+	        ns_to_ms(t->apply_ns), ns_to_ms(total_ns));
+}
+
 static int one_pass(store_t *st, const pass_opts_t *o) {
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t start = mono_ns();
 	int code = lock_store(st);
 	if (code) return code;
 	pass_t p;
 	code = pass_prepare(&p, st, G.scope, o);
 	if (code == 0) {
 		apply_summary_t s;
+		int64_t t = mono_ns();
 		code = apply_plan(&p, o, &s);
+		timing_lap(&t, &p.timings.apply_ns);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		printf("Reconciled scope %s in %.2fs: %zu created, %zu adopted, %zu started, %zu updated, %zu replaced, "
@@ -33,8 +43,10 @@ static int one_pass(store_t *st, const pass_opts_t *o) {
 		       s.unknown, s.refused);
 		fflush(stdout);
 	}
+	pass_timings_t timings = p.timings;
 	pass_free(&p);
 	store_unlock(st);
+	if (timings_enabled()) print_timings(&timings, mono_ns() - start);
 	return code;
 }
 

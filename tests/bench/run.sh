@@ -1,6 +1,8 @@
 #!/bin/bash
 # make bench: every benchmark under tests/bench, each reporting ratios
-# against a baseline measured in the same run.
+# against a baseline measured in the same run. SCALE_NS (default
+# "100 1000 10000") shortens the longest one, tests/bench/scale.sh: its
+# 10,000-CVM case takes minutes (e.g. SCALE_NS="100 1000" make bench).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CVMCTL=$(realpath "${1:-$SRC/build/cvmctl}")
@@ -10,3 +12,9 @@ echo "== certificates issued and durably recorded per second"
 echo
 echo "== reconcile passes"
 "$SRC/tests/bench/reconcile.sh" "$CVMCTL"
+echo
+echo "== creates: cvmctl against one virsh session"
+"$SRC/tests/bench/creates.sh" "$CVMCTL"
+echo
+echo "== scale: converged passes over growing fleets"
+"$SRC/tests/bench/scale.sh" "$CVMCTL"
