@@ -14,7 +14,6 @@
  * and on record as delivered, the second at most renewed, so the next pass
  * publishes only what is missing and issues nothing twice. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,31 +123,6 @@ static void rotation_outcome(apply_ctx_t *x, job_t *j) {
 
 /* ---- minting ---- */
 
-typedef struct mint_job {
-	job_t *j;
-	int rc;
-	char *err;
-	bool ran;
-} mint_job_t;
-
-typedef struct mint_batch {
-	apply_ctx_t *x;
-	mint_job_t *v;
-	size_t from, to;
-} mint_batch_t;
-
-static void mint_one(apply_ctx_t *x, mint_job_t *m) {
-	job_t *j = m->j;
-	m->rc = certs_mint(x->ca, j->rec.id, j->rec.name, x->now, j->a->spec->certs.validity_s, NULL, &j->minted, &m->err);
-	m->ran = true;
-}
-
-static void *mint_range(void *arg) {
-	mint_batch_t *b = arg;
-	for (size_t i = b->from; i < b->to; i++) mint_one(b->x, &b->v[i]);
-	return NULL;
-}
-
 static bool wants_mint(const job_t *j, bool renewals) {
 	if (j->rc < 0) return false;
 	if (renewals) return j->renew;
@@ -156,7 +130,8 @@ static bool wants_mint(const job_t *j, bool renewals) {
 }
 
 void certs_mint_for_jobs(apply_ctx_t *x, bool renewals) {
-	_cleanup_free_ mint_job_t *v = xcalloc(x->n_jobs + 1, sizeof *v);
+	_cleanup_free_ certs_mint_req_t *v = xcalloc(x->n_jobs + 1, sizeof *v);
+	_cleanup_free_ job_t **who = xcalloc(x->n_jobs + 1, sizeof *who);
 	size_t n = 0;
 	for (size_t k = 0; k < x->n_jobs; k++) {
 		job_t *j = &x->jobs[k];
@@ -166,35 +141,23 @@ void certs_mint_for_jobs(apply_ctx_t *x, bool renewals) {
 		free(j->key_path);
 		j->key_path = NULL;
 		j->has_minted = false;
-		v[n++].j = j;
+		v[n] = (certs_mint_req_t){.id = j->rec.id, .name = j->rec.name, .now = x->now,
+		                          .validity_s = j->a->spec->certs.validity_s};
+		who[n++] = j;
 	}
 	if (n == 0) return;
-	if (x->ca) {
-		/* Key generation and signing are pure CPU: the first in this
-		 * thread (the CA key has signed once before it is shared), the
-		 * rest split with one more thread. A thread that cannot be
-		 * started leaves its share to this one: an entry counts as
-		 * minted only once it ran. */
-		mint_one(x, &v[0]);
-		mint_batch_t half = {x, v, 1 + (n - 1) / 2, n};
-		pthread_t th;
-		bool threaded = n >= 4 && pthread_create(&th, NULL, mint_range, &half) == 0;
-		mint_batch_t mine = {x, v, 1, threaded ? half.from : n};
-		mint_range(&mine);
-		if (threaded) pthread_join(th, NULL);
-		for (size_t i = 1; i < n; i++)
-			if (!v[i].ran) mint_one(x, &v[i]);
-	}
+	if (x->ca) certs_mint_many(x->ca, v, n);
 	for (size_t i = 0; i < n; i++) {
-		job_t *j = v[i].j;
+		job_t *j = who[i];
 		int rc = x->ca ? v[i].rc : -ENOKEY;
 		char *err = x->ca ? v[i].err : xasprintf("no CA: %s", x->ca_err ? x->ca_err : "unknown");
 		if (rc == 0) {
+			j->minted = v[i].out;
 			j->has_minted = true;
 			j->key_path = certs_key_path(x->p->store, j->rec.id, j->minted.serial);
 			free(err);
 		} else if (renewals) {
-			j->rot_rc = rc; /* the rotation fails; the action itself goes on */
+			j->rot_rc = rc; /* the rotation fails; the action itself went well */
 			j->rot_err = err;
 			j->renew = false;
 		} else {

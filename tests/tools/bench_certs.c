@@ -7,6 +7,14 @@
  *       store (DIR/state, SQLite WAL, synchronous=FULL) holding its record
  *       and its default certificate, whose key is written atomically and
  *       fsync'ed under DIR/state/keys;
+ *   bench_certs batch DIR N [KEY_TYPE]
+ *   bench_certs batch-fsync DIR N [KEY_TYPE]
+ *       the create path of apply (reconciler/intent.c): the N certificates
+ *       of one wave minted first (certs_mint_many, two threads), their key
+ *       files written and made durable together (one syncfs() of the key
+ *       directory's file system, or, batch-fsync, an fsync per file and
+ *       directory), then the N records and certificates in one transaction
+ *       (one commit, one fsync);
  *   bench_certs floor DIR N [KEY_TYPE]
  *       the same pki_issue calls in a tight loop, nothing written: the floor
  *       the durable path cannot beat.
@@ -35,12 +43,63 @@ static int die(const char *what, const char *msg) {
 	return 1;
 }
 
+/* One wave of N creates, as apply records them. */
+static int create_path(store_t *st, pki_ca_t *ca, long n, int64_t now, const char *key_type, bool fsync_each,
+                       char **err) {
+	certs_mint_req_t *v = xcalloc((size_t)n, sizeof *v);
+	char (*ids)[37] = xcalloc((size_t)n, sizeof *ids);
+	char (*names)[32] = xcalloc((size_t)n, sizeof *names);
+	certs_key_t *keys = xcalloc((size_t)n, sizeof *keys);
+	for (long i = 0; i < n; i++) {
+		snprintf(names[i], sizeof names[i], "web-%ld", i);
+		uuid_generate_v4(ids[i]);
+		v[i] = (certs_mint_req_t){.id = ids[i], .name = names[i], .now = now, .validity_s = 30 * 86400,
+		                          .key_type = key_type};
+	}
+	double t0 = mono();
+	certs_mint_many(ca, v, (size_t)n);
+	double t1 = mono();
+	int r = 0;
+	for (long i = 0; i < n && r == 0; i++) {
+		if ((r = v[i].rc) < 0) *err = TAKE_PTR(v[i].err);
+		keys[i] = (certs_key_t){certs_key_path(st, ids[i], v[i].out.serial), v[i].out.key_pem};
+	}
+	if (r == 0) r = certs_write_keys(st, keys, (size_t)n, fsync_each ? CERTS_SYNC_EACH : CERTS_SYNC_FS, err);
+	double t2 = mono();
+	if (r == 0 && (r = store_begin(st)) < 0) *err = xstrdup(store_errmsg(st));
+	for (long i = 0; i < n && r == 0; i++) {
+		cvm_record_t cvm = {.name = names[i], .scope = "bench", .status = ST_CREATING};
+		memcpy(cvm.id, ids[i], sizeof cvm.id);
+		if ((r = store_put_cvm(st, &cvm)) < 0)
+			*err = xstrdup(store_errmsg(st));
+		else
+			r = certs_record(st, ids[i], &v[i].out, keys[i].path, true, NULL, err);
+	}
+	double t3 = mono();
+	if (r == 0 && (r = store_commit(st)) < 0) *err = xstrdup(store_errmsg(st));
+	if (getenv("BENCH_PHASES"))
+		fprintf(stderr, "mint %.3f s, keys %.3f s, records %.3f s, commit %.3f s\n", t1 - t0, t2 - t1, t3 - t2,
+		        mono() - t3);
+	for (long i = 0; i < n; i++) {
+		free((char *)keys[i].path);
+		pki_issued_free(&v[i].out);
+		free(v[i].err);
+	}
+	free(v);
+	free(ids);
+	free(names);
+	free(keys);
+	return r;
+}
+
 int main(int argc, char **argv) {
-	if (argc < 4 || (strcmp(argv[1], "durable") && strcmp(argv[1], "floor"))) {
-		fprintf(stderr, "usage: bench_certs durable|floor DIR N [KEY_TYPE]\n");
+	if (argc < 4 || (strcmp(argv[1], "durable") && strcmp(argv[1], "floor") && strcmp(argv[1], "batch") &&
+	                 strcmp(argv[1], "batch-fsync"))) {
+		fprintf(stderr, "usage: bench_certs durable|batch|batch-fsync|floor DIR N [KEY_TYPE]\n");
 		return 2;
 	}
-	bool durable = strcmp(argv[1], "durable") == 0;
+	bool batch = strncmp(argv[1], "batch", 5) == 0;
+	bool durable = batch || strcmp(argv[1], "durable") == 0;
 	const char *dir = argv[2];
 	long n = strtol(argv[3], NULL, 10);
 	const char *key_type = argc > 4 ? argv[4] : NULL;
@@ -57,7 +116,11 @@ int main(int argc, char **argv) {
 
 	int64_t now = now_s();
 	double t0 = mono();
-	for (long i = 0; i < n; i++) {
+	if (batch) {
+		int r = create_path(st, ca, n, now, key_type, strcmp(argv[1], "batch-fsync") == 0, &err);
+		if (r < 0) return die("batch", err);
+	}
+	for (long i = 0; i < n && !batch; i++) {
 		char name[32], id[37];
 		snprintf(name, sizeof name, "web-%ld", i);
 		uuid_generate_v4(id);
