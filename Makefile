@@ -34,8 +34,14 @@ endif
 LIB_SRCS := $(sort $(wildcard common/*.c specs/*.c providers/*.c providers/*/*.c pki/*.c) \
               $(wildcard reconciler/*.c reconciler/store/*.c reconciler/store/*/*.c reconciler/daemon/*.c) \
               $(filter-out reconciler/cli/main.c,$(wildcard reconciler/cli/*.c)))
-LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# The fake backend (and the tests that need it) exist only in the test
+# build: a cvmctl that ships has no in-memory cloud to mistake for a real one.
+ifneq ($(SAN),1)
+LIB_SRCS := $(filter-out providers/fake/%,$(LIB_SRCS))
+UNIT_SRCS := $(filter-out tests/unit/test_fake.c,$(UNIT_SRCS))
+endif
+LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRCS))

@@ -64,10 +64,19 @@ static const provider_backend_t manager_backend = {&manager_schema, &manager_pro
 static const provider_backend_t gcp_backend = {&gcp_schema, NULL};
 static const provider_backend_t azure_backend = {&azure_schema, NULL};
 
+#ifdef CVM_TEST_HOOKS
+/* The in-memory backend of the unit tests (providers/fake/): never in a
+ * build that ships. */
+static const provider_backend_t fake_backend = {&fake_schema, &fake_provider_ops};
+#endif
+
 static const provider_backend_t *const all_backends[] = {
 	&gcp_backend,
 	&azure_backend,
 	&manager_backend,
+#ifdef CVM_TEST_HOOKS
+	&fake_backend,
+#endif
 };
 
 const provider_backend_t *const *provider_backends(size_t *n) {
