@@ -324,13 +324,16 @@ int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 	 * a CRL number, it only skips one. */
 	if ((r = store_set_setting(st, "crl_number", buf)) < 0) {
 		*err = xasprintf("cannot record the CRL number: %s", store_errmsg(st));
+	} else if ((r = write_file_atomic(path, pem, len, 0644)) < 0) {
+		*err = xasprintf("cannot write %s: %s", path, strerror(-r));
 	} else {
+		/* Recorded only once the file is there: a date recorded for a CRL
+		 * that was never written would keep the old one from a refresh.
+		 * If these fail, the next refresh re-signs it. */
 		snprintf(buf, sizeof buf, "%lld", (long long)now);
-		store_set_setting(st, "crl_this_update", buf);
-		if ((r = write_file_atomic(path, pem, len, 0644)) < 0)
-			*err = xasprintf("cannot write %s: %s", path, strerror(-r));
-		else
-			store_set_setting(st, CRL_PENDING, "0");
+		if ((r = store_set_setting(st, "crl_this_update", buf)) < 0 ||
+		    (r = store_set_setting(st, CRL_PENDING, "0")) < 0)
+			*err = xasprintf("%s is written but the state does not record it: %s", path, store_errmsg(st));
 	}
 	free(pem);
 	return r;

@@ -21,8 +21,8 @@ char *certs_ca_dir(store_t *st);
  * with a fresh key of key_type (NULL: PKI_DEFAULT_KEY_TYPE), writes its key
  * file and records it (in the caller's transaction, if any). A default
  * certificate supersedes the CVM's previous default. */
-int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
-                const char *key_type, bool is_default, cert_record_t *out, char **err);
+STORE_MUST_CHECK int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now,
+                                 int64_t validity_s, const char *key_type, bool is_default, cert_record_t *out, char **err);
 
 /* The same in steps, for callers that batch them (apply's create path):
  * minting is pure CPU (key generation and signing: no store, no file, safe
@@ -72,21 +72,21 @@ int certs_current_default(store_t *st, const char *id, cert_record_t *out);
 bool certs_due(const cert_record_t *c, int64_t now, int64_t renew_before_s);
 
 /* Marks one certificate revoked (RFC 5280 reason code) in the store. */
-int certs_mark_revoked(store_t *st, const char *serial, int reason, int64_t now, char **err);
+STORE_MUST_CHECK int certs_mark_revoked(store_t *st, const char *serial, int reason, int64_t now, char **err);
 /* Revokes every unrevoked certificate of a CVM (cessationOfOperation). */
-int certs_revoke_all(store_t *st, const char *id, int64_t now, char **err);
+STORE_MUST_CHECK int certs_revoke_all(store_t *st, const char *id, int64_t now, char **err);
 
 /* Re-signs the CRL from the store (new CRL number), writes crl.pem. */
-int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
+STORE_MUST_CHECK int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
 /* Re-signs it if missing or past half its life. */
-int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
+STORE_MUST_CHECK int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
 
 /* Reads a certificate's key file (caller wipes and frees). */
 int certs_read_key(const cert_record_t *c, char **key_pem);
 
 /* The serial delivered into a CVM last (NULL if unknown); and recording it. */
 char *certs_delivered_serial(store_t *st, const char *id);
-int certs_set_delivered(store_t *st, const char *id, const char *serial);
+STORE_MUST_CHECK int certs_set_delivered(store_t *st, const char *id, const char *serial);
 
 #define CRL_VALIDITY_S (7 * 86400)
 

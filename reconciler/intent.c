@@ -354,10 +354,14 @@ int intents_record(apply_ctx_t *x) {
 		log_error("cannot start a transaction: %s", store_errmsg(p->store));
 		return -EIO;
 	}
-	for (size_t i = 0; i < p->n_backends; i++)
-		if (provider_record_save(p->store, &p->backends[i].cfg) < 0)
-			log_warn("cannot record the settings of provider %s: %s", p->backends[i].cfg.name,
-			         store_errmsg(p->store));
+	for (size_t i = 0; i < p->n_backends; i++) {
+		if (provider_record_save(p->store, &p->backends[i].cfg) < 0) {
+			/* Before any remote call: the pass does nothing. */
+			log_error("cannot record provider %s: %s", p->backends[i].cfg.name, store_errmsg(p->store));
+			store_rollback(p->store);
+			return -EIO;
+		}
+	}
 	for (size_t k = 0; k < x->n_jobs; k++) {
 		job_t *j = &x->jobs[k];
 		if (j->rc < 0) {

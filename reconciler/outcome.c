@@ -109,9 +109,13 @@ static void record_success(apply_ctx_t *x, job_t *j) {
 	j->rec.last_error = NULL;
 	_cleanup_free_ char *msg = xasprintf("%s%s%s", a->reason, j->rec.placement ? " on " : "",
 	                                     j->rec.placement ? j->rec.placement : "");
-	if (r < 0 || apply_put_cvm(st, &j->rec) < 0 || store_add_event(st, j->rec.id, j->done_kind, msg) < 0)
+	if (r < 0 || apply_put_cvm(st, &j->rec) < 0 || store_add_event(st, j->rec.id, j->done_kind, msg) < 0) {
+		/* Done on the backend, not on record: the next pass finds it and
+		 * records it; this one fails. */
+		sum->failed++;
 		log_error("%s (%s): cannot record that it was %s: %s", j->rec.name, j->rec.id, j->done_kind,
 		          store_errmsg(st));
+	}
 	printf("%-9s %-24s %s  %s\n", j->done_kind, j->rec.name, j->rec.id, j->rec.placement ? j->rec.placement : "");
 }
 

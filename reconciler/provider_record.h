@@ -15,7 +15,7 @@
 void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s, const char *state_dir);
 
 /* Records c's settings (in the caller's transaction, if any). */
-int provider_record_save(store_t *st, const provider_config_t *c);
+STORE_MUST_CHECK int provider_record_save(store_t *st, const provider_config_t *c);
 
 /* What a loaded config points into. */
 typedef struct provider_holder {

@@ -101,9 +101,11 @@ static void rotation_outcome(apply_ctx_t *x, job_t *j) {
 	if (!j->rotate) return;
 	store_t *st = x->p->store;
 	bool ok = j->rot_rc == 0;
-	if (rotation_result(st, j->rec.id, x->now, ok) < 0)
+	if (rotation_result(st, j->rec.id, x->now, ok) < 0) {
+		x->sum->failed++;
 		log_error("%s (%s): cannot record the rotation's retry schedule: %s", j->rec.name, j->rec.id,
 		          store_errmsg(st));
+	}
 	if (!ok) {
 		x->sum->failed++;
 		_cleanup_free_ char *msg = xasprintf("certificate rotation failed (retrying with backoff): %s",
@@ -116,8 +118,10 @@ static void rotation_outcome(apply_ctx_t *x, job_t *j) {
 	} else if (j->rec.last_error) {
 		free(j->rec.last_error);
 		j->rec.last_error = NULL;
-		if (apply_put_cvm(st, &j->rec) < 0)
+		if (apply_put_cvm(st, &j->rec) < 0) {
+			x->sum->failed++;
 			log_error("%s (%s): cannot record the rotation: %s", j->rec.name, j->rec.id, store_errmsg(st));
+		}
 	}
 }
 

@@ -35,11 +35,7 @@ const char *state_dir(void) {
 int open_store(store_t **out) {
 	int r = store_open(state_dir(), G.installation, out);
 	if (r < 0) {
-		log_error("cannot open the state in %s: %s", state_dir(), *out ? store_errmsg(*out) : strerror(-r));
-		if (*out) {
-			store_close(*out);
-			*out = NULL;
-		}
+		log_error("cannot open the state in %s: %s", state_dir(), store_errmsg(NULL));
 		return r == -EEXIST ? EXIT_INVALID : EXIT_FAILED;
 	}
 	return 0;
@@ -60,7 +56,7 @@ int open_store_for_reading(store_t **out) {
 	ephemeral_dir = xstrdup(tmpl);
 	int r = store_open(ephemeral_dir, G.installation, out);
 	if (r < 0) {
-		log_error("cannot open an empty state: %s", strerror(-r));
+		log_error("cannot open an empty state: %s", store_errmsg(NULL));
 		close_store(*out);
 		*out = NULL;
 		return EXIT_FAILED;
@@ -91,7 +87,7 @@ int lock_store(store_t *s) {
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
-		log_error("cannot lock the state in %s: %s", state_dir(), strerror(-r));
+		log_error("cannot lock the state in %s: %s", state_dir(), store_errmsg(s));
 		return EXIT_FAILED;
 	}
 	return 0;

@@ -213,8 +213,7 @@ static int replace_default(store_t *st, pki_ca_t *ca, const cvm_record_t *r, con
 		return EXIT_FAILED;
 	}
 	_cleanup_free_ char *msg = xasprintf("certificate %s issued (%s)", fresh.serial, why);
-	store_add_event(st, r->id, "cert-issued", msg);
-	if (store_commit(st) < 0) {
+	if (store_add_event(st, r->id, "cert-issued", msg) < 0 || store_commit(st) < 0) {
 		log_error("cannot record the new certificate: %s", store_errmsg(st));
 		store_rollback(st);
 		cert_record_free(&fresh);
@@ -224,12 +223,28 @@ static int replace_default(store_t *st, pki_ca_t *ca, const cvm_record_t *r, con
 	cert_record_free(&fresh);
 	if (r->status == ST_INACTIVE) return EXIT_OK;
 	if (publish_cvm(st, ca, r, &err) < 0) {
-		log_error("%s: the new certificate is recorded but not published yet: %s", r->name, err);
+		log_error("%s: the new certificate is recorded, but publishing it failed: %s", r->name, err);
 		free(err);
 		return EXIT_FAILED;
 	}
 	printf("published it to %s\n", r->name);
 	return EXIT_OK;
+}
+
+static int record_revocation(store_t *st, const cvm_record_t *r, const char *serial, int reason, const char *msg) {
+	char *err = NULL;
+	if (store_begin(st) < 0) {
+		log_error("cannot record the revocation of %s: %s", serial, store_errmsg(st));
+		return EXIT_FAILED;
+	}
+	if (certs_mark_revoked(st, serial, reason, now_s(), &err) < 0 ||
+	    store_add_event(st, r->id, "cert-revoked", msg) < 0 || store_commit(st) < 0) {
+		log_error("cannot record the revocation of %s: %s", serial, err ? err : store_errmsg(st));
+		store_rollback(st);
+		free(err);
+		return EXIT_FAILED;
+	}
+	return 0;
 }
 
 static int cert_revoke(int argc, char **argv) {
@@ -277,14 +292,14 @@ static int cert_revoke(int argc, char **argv) {
 		goto out;
 	}
 	bool was_current = certs_current_default(st, r.id, &cur) == 0 && strcmp(cur.serial, cert.serial) == 0;
-	if (certs_mark_revoked(st, cert.serial, reason, now_s(), &err) < 0 ||
-	    certs_publish_crl(st, ca, now_s(), &err) < 0) {
+	/* The revocation and its history entry are recorded together. */
+	msg = xasprintf("certificate %s revoked (%s)", cert.serial, pki_reason_name(reason));
+	if ((code = record_revocation(st, &r, cert.serial, reason, msg))) goto out;
+	if (certs_publish_crl(st, ca, now_s(), &err) < 0) {
 		log_error("%s", err);
 		code = EXIT_FAILED;
 		goto out;
 	}
-	msg = xasprintf("certificate %s revoked (%s)", cert.serial, pki_reason_name(reason));
-	store_add_event(st, r.id, "cert-revoked", msg);
 	printf("revoked %s (%s); the CRL is re-signed\n", cert.serial, pki_reason_name(reason));
 	/* The CVM must not be left without a valid default certificate. */
 	if (was_current && r.status != ST_INACTIVE) code = replace_default(st, ca, &r, "replacing a revoked one");
@@ -352,14 +367,10 @@ static int cert_renew_or_issue(int argc, char **argv, bool renew) {
 		code = EXIT_FAILED;
 		goto out;
 	}
-	if (renew) {
-		old.status = CERT_SUPERSEDED;
-		store_put_cert(st, &old);
-	}
-	msg = xasprintf("extra certificate %s issued%s%s", fresh.serial, renew ? " renewing " : "",
-	                                     renew ? old.serial : "");
-	store_add_event(st, r.id, "cert-issued", msg);
-	if (store_commit(st) < 0) {
+	if (renew) old.status = CERT_SUPERSEDED;
+	msg = xasprintf("extra certificate %s issued%s%s", fresh.serial, renew ? " renewing " : "", renew ? old.serial : "");
+	if ((renew && store_put_cert(st, &old) < 0) || store_add_event(st, r.id, "cert-issued", msg) < 0 ||
+	    store_commit(st) < 0) {
 		log_error("cannot record the certificate: %s", store_errmsg(st));
 		store_rollback(st);
 		code = EXIT_FAILED;

@@ -1,10 +1,24 @@
 /* The state store: every CVM ever managed, its history, and its
- * certificates. SQLite today (WAL, synchronous=FULL, user_version
- * migrations); this narrow interface is all that plan, apply and the
- * commands see, so that another backend (PostgreSQL) can be added later.
+ * certificates. This narrow interface is all that plan, apply and the
+ * commands see.
+ *
+ * Behind it sits an ops table (store_ops_t, below): the public store_*
+ * functions are thin dispatchers (reconciler/store/store.c) that check
+ * their arguments the same way for every backend, count writes for the
+ * test hook, and call the backend's op. SQLite (reconciler/store/sqlite/:
+ * WAL, synchronous=FULL, user_version migrations) provides
+ * sqlite_store_ops, and store_open opens it. A PostgreSQL store (for
+ * ephemeral pipeline runners and a standby reconciler) can sit beside
+ * sqlite/ as reconciler/store/postgres/, providing another ops table and an
+ * open function whose handle embeds the shared part, struct store
+ * (store_impl.h), first; plan, apply and the commands do not change.
  *
  * All functions return 0 or a negative errno (-ENOENT: no such row) and log
- * nothing: the caller reports. store_errmsg() says what the database said. */
+ * nothing: the caller reports. store_errmsg() says what the database said.
+ * Every function that writes, or whose outputs are not there when it
+ * fails, is STORE_MUST_CHECK: a caller that ignores the result does not
+ * compile (-Werror), because a write that failed unnoticed is an intent
+ * that was never recorded. */
 /* Contract details:
  *  - store_errmsg(NULL) is why the last store_open in this thread failed;
  *  - store_open: -EPERM for a group/world-accessible state dir we do not own,
@@ -14,17 +28,23 @@
  *    transaction commits (autocommit: at once), -ENOENT otherwise;
  *  - cvm_record_free/cert_record_free free the fields, not the struct;
  *    cvm_record_copy overwrites dst without freeing it;
- *  - store_put_cvm: scope NULL is "default"; created_at/updated_at 0 mean now
- *    (an update keeps created_at when given 0);
+ *  - store_put_cvm: scope NULL is "default"; created_at 0 means now (an
+ *    update keeps created_at when given 0). updated_at is the store's own:
+ *    the record's value is ignored; it is set to now whenever a put or a
+ *    setter changes anything, and left alone (no row written at all) when
+ *    the record is already what is stored;
  *  - store_lock: timeout_ms < 0 waits forever; holder may be NULL; a handle
  *    that already holds the lock gets 0;
- *  - store_begin inside a transaction is -EBUSY. */
+ *  - store_begin inside a transaction is -EBUSY;
+ *  - an operation the backend does not provide is -ENOSYS. */
 #ifndef CVM_STORE_H
 #define CVM_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define STORE_MUST_CHECK __attribute__((warn_unused_result))
 
 typedef struct store store_t;
 
@@ -81,10 +101,52 @@ typedef struct cert_record {
 	char *key_path; /* private key file (0600) */
 } cert_record_t;
 
+/* The operations a backing store provides, one per store_* function below
+ * (opening excepted: each backend has its own open function, which fills
+ * in the handle's ops). Each op has the contract of its store_* function;
+ * the dispatchers have already checked the arguments that function
+ * documents. An op left NULL makes its function return -ENOSYS. `close`
+ * releases everything the handle holds, the handle included. */
+typedef struct store_ops {
+	const char *name; /* "sqlite", for messages */
+	void (*close)(store_t *s);
+
+	int (*lock)(store_t *s, int timeout_ms, char **holder);
+	void (*unlock)(store_t *s);
+
+	int (*begin)(store_t *s);
+	int (*commit)(store_t *s);
+	void (*rollback)(store_t *s);
+
+	int (*put_cvm)(store_t *s, const cvm_record_t *r);
+	int (*get_cvm)(store_t *s, const char *id, cvm_record_t *out);
+	int (*find_cvm)(store_t *s, const char *name_or_id, cvm_record_t *out);
+	int (*list_cvms)(store_t *s, const char *scope, cvm_record_t **out, size_t *n);
+
+	int (*add_event)(store_t *s, const char *cvm_id, const char *kind, const char *message);
+	int (*list_events)(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n);
+
+	int (*put_cert)(store_t *s, const cert_record_t *c);
+	int (*get_cert)(store_t *s, const char *serial, cert_record_t *out);
+	int (*list_certs)(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
+
+	int (*set_delivered)(store_t *s, const char *cvm_id, const char *serial);
+	int (*get_delivered)(store_t *s, const char *cvm_id, char **serial);
+	int (*set_rotation_retry)(store_t *s, const char *cvm_id, int failures, int64_t next_at);
+	int (*get_rotation_retry)(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
+
+	int (*put_provider)(store_t *s, const char *name, const char *flavor, const char *settings_json);
+	int (*get_provider)(store_t *s, const char *name, char **flavor, char **settings_json);
+
+	int (*get_setting)(store_t *s, const char *key, char **value);
+	int (*set_setting)(store_t *s, const char *key, const char *value);
+} store_ops_t;
+
 /* Opens (creating if needed) the store in dir: dir 0700, database created
  * under umask 077, schema migrated to the current version. A new state gets
- * a random installation id unless `installation` names one (recovery). */
-int store_open(const char *dir, const char *installation, store_t **out);
+ * a random installation id unless `installation` names one (recovery).
+ * Today this is always the SQLite store (sqlite_store_ops). */
+STORE_MUST_CHECK int store_open(const char *dir, const char *installation, store_t **out);
 void store_close(store_t *s);
 const char *store_errmsg(store_t *s);
 const char *store_dir(store_t *s);
@@ -93,33 +155,35 @@ const char *store_installation_id(store_t *s);
 /* One writer at a time: flock on <dir>/lock, which records the holder's pid,
  * host and start time. Waits up to timeout_ms; -EWOULDBLOCK on timeout with
  * *holder describing who has it (caller frees). */
-int store_lock(store_t *s, int timeout_ms, char **holder);
+STORE_MUST_CHECK int store_lock(store_t *s, int timeout_ms, char **holder);
 void store_unlock(store_t *s);
 
-/* Transactions: one durable commit (one fsync) per call to store_commit. */
-int store_begin(store_t *s);
-int store_commit(store_t *s);
+/* Transactions: one durable commit (one fsync) per call to store_commit.
+ * A failed commit may leave the transaction open: roll it back. */
+STORE_MUST_CHECK int store_begin(store_t *s);
+STORE_MUST_CHECK int store_commit(store_t *s);
 void store_rollback(store_t *s);
 
-int store_put_cvm(store_t *s, const cvm_record_t *r); /* insert or replace by id */
-int store_get_cvm(store_t *s, const char *id, cvm_record_t *out);
+STORE_MUST_CHECK int store_put_cvm(store_t *s, const cvm_record_t *r); /* insert or replace by id */
+STORE_MUST_CHECK int store_get_cvm(store_t *s, const char *id, cvm_record_t *out);
 /* By id, or by name (the active record of that name in any scope, else the
  * most recent inactive one). -ENOENT if none. */
-int store_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out);
+STORE_MUST_CHECK int store_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out);
 /* All records (scope NULL) or one scope's, ordered by name, created_at. */
-int store_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n);
+STORE_MUST_CHECK int store_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n);
 void cvm_record_free(cvm_record_t *r);
 void cvm_records_free(cvm_record_t *v, size_t n);
 void cvm_record_copy(cvm_record_t *dst, const cvm_record_t *src);
 
-int store_add_event(store_t *s, const char *cvm_id, const char *kind, const char *message);
-int store_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n);
+STORE_MUST_CHECK int store_add_event(store_t *s, const char *cvm_id, const char *kind, const char *message);
+STORE_MUST_CHECK int store_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n);
 void cvm_events_free(cvm_event_t *v, size_t n);
 
 /* Certificates. Serials are unique across the store (UNIQUE constraint). */
-int store_put_cert(store_t *s, const cert_record_t *c); /* insert or replace by serial */
-int store_get_cert(store_t *s, const char *serial, cert_record_t *out);
-int store_list_certs(store_t *s, const char *cvm_id /* NULL: all */, cert_record_t **out, size_t *n);
+STORE_MUST_CHECK int store_put_cert(store_t *s, const cert_record_t *c); /* insert or replace by serial */
+STORE_MUST_CHECK int store_get_cert(store_t *s, const char *serial, cert_record_t *out);
+STORE_MUST_CHECK int store_list_certs(store_t *s, const char *cvm_id /* NULL: all */, cert_record_t **out,
+                                      size_t *n);
 void cert_record_free(cert_record_t *c);
 void cert_records_free(cert_record_t *v, size_t n);
 const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
@@ -131,26 +195,32 @@ int cert_status_from_name(const char *s);      /* -1 if unknown */
  *    handed (NULL: none yet);
  *  - rotation retry: how many renew-and-publish attempts failed in a row,
  *    and when the next may run. */
-int store_set_delivered(store_t *s, const char *cvm_id, const char *serial);
-int store_get_delivered(store_t *s, const char *cvm_id, char **serial);
-int store_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at);
-int store_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
+STORE_MUST_CHECK int store_set_delivered(store_t *s, const char *cvm_id, const char *serial);
+STORE_MUST_CHECK int store_get_delivered(store_t *s, const char *cvm_id, char **serial);
+STORE_MUST_CHECK int store_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at);
+STORE_MUST_CHECK int store_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
 
-/* Provider settings as the last pass saw them (the backend's fields as
- * JSON; never credentials, which stay in their files), so that commands
- * run without the spec tree can reach the backend. */
-int store_put_provider(store_t *s, const char *name, const char *flavor, const char *settings_json);
-int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
+/* Provider settings as the last pass saw them (the backend's fields as a
+ * JSON object under their YAML names; never credentials, which stay in
+ * their files), so that commands run without the spec tree can reach the
+ * backend. */
+STORE_MUST_CHECK int store_put_provider(store_t *s, const char *name, const char *flavor,
+                                        const char *settings_json);
+STORE_MUST_CHECK int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
 
 /* Small key/value settings (installation id, CRL number, ...). */
-int store_get_setting(store_t *s, const char *key, char **value);
-int store_set_setting(store_t *s, const char *key, const char *value);
+STORE_MUST_CHECK int store_get_setting(store_t *s, const char *key, char **value);
+STORE_MUST_CHECK int store_set_setting(store_t *s, const char *key, const char *value);
 
 #ifdef CVM_TEST_HOOKS
 /* Test builds only: the nth write from now on (1 = the next; store_put_*,
- * store_add_event, store_set_*, store_commit) fails with -EIO and a message
- * saying so, as a full disk would; 0 turns it off. Also set at store_open
- * from $CVMCTL_TEST_FAIL_STORE_WRITE. */
+ * store_add_event, store_set_*, store_commit) fails with -EIO and the
+ * message "injected store write failure (test hook)", as a full disk
+ * would; the writes before it and after it succeed (a call refused for
+ * its arguments is no write and does not count); 0 turns it off.
+ * Counted by the dispatchers, so it works for any backing store. Also
+ * armed by every store_open from $CVMCTL_TEST_FAIL_STORE_WRITE=N (the
+ * writes store_open itself makes, migrations included, do not count). */
 void store_test_fail_write(store_t *s, int nth);
 #endif
 

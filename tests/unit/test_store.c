@@ -85,6 +85,26 @@ static char *sql_text(const char *dir, const char *sql) {
 	return out;
 }
 
+/* The store's clock (test builds: CVMCTL_TEST_NOW); 0 gives it back. */
+static void at(int64_t t) {
+	if (!t) {
+		unsetenv("CVMCTL_TEST_NOW");
+		return;
+	}
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld", (long long)t);
+	setenv("CVMCTL_TEST_NOW", buf, 1);
+}
+
+/* updated_at is the store's own: a record put at its updated_at reads
+ * back equal. */
+static int put_at(store_t *s, const cvm_record_t *r) {
+	at(r->updated_at);
+	int rc = store_put_cvm(s, r);
+	at(0);
+	return rc;
+}
+
 static int64_t mono_ms(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -134,8 +154,11 @@ static void assert_record_equal(const cvm_record_t *a, const cvm_record_t *b) {
 	assert_int_equal(a->vcpus, b->vcpus);
 	assert_int_equal(a->memory_gib, b->memory_gib);
 	assert_int_equal(a->created_at, b->created_at);
+#ifdef CVM_TEST_HOOKS /* only test builds can set the store's clock */
 	assert_int_equal(a->updated_at, b->updated_at);
+#endif
 	assert_str_eq_or_null(a->last_error, b->last_error);
+	assert_str_eq_or_null(a->handle, b->handle);
 }
 
 /* ---- creation, modes, schema ---- */
@@ -163,8 +186,8 @@ static void test_create_modes(void **state) {
 	assert_string_equal(jm, "wal");
 	_cleanup_free_ char *uv = sql_text(f->dir, "PRAGMA user_version");
 	char want[16];
-	snprintf(want, sizeof want, "%d", store_schema_version());
-	assert_true(store_schema_version() >= 1);
+	snprintf(want, sizeof want, "%d", sqlite_schema_version());
+	assert_true(sqlite_schema_version() >= 1);
 	assert_string_equal(uv, want);
 	store_close(s);
 }
@@ -240,7 +263,7 @@ static void test_future_schema_refused(void **state) {
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
 	store_close(s);
-	int future = store_schema_version() + 7;
+	int future = sqlite_schema_version() + 7;
 	_cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", future);
 	free(sql_text(f->dir, sql));
 	_cleanup_free_ char *uv = sql_text(f->dir, "PRAGMA user_version");
@@ -250,7 +273,7 @@ static void test_future_schema_refused(void **state) {
 	assert_int_equal(store_open(f->dir, NULL, &s), -EPROTO);
 	assert_null(s);
 	_cleanup_free_ char *msg = xasprintf("state schema version %d is newer than this cvmctl understands (%d)",
-	                                     future, store_schema_version());
+	                                     future, sqlite_schema_version());
 	assert_string_equal(store_errmsg(NULL), msg);
 	/* Refusing did not touch it. */
 	_cleanup_free_ char *uv2 = sql_text(f->dir, "PRAGMA user_version");
@@ -264,7 +287,7 @@ static void test_cvm_round_trip(void **state) {
 	store_t *s = open_ok(f->dir);
 	cvm_record_t in, out, copy;
 	full_record(&in, "web", "team-a", ST_RUNNING, 1700000000);
-	assert_int_equal(store_put_cvm(s, &in), 0);
+	assert_int_equal(put_at(s, &in), 0);
 
 	assert_int_equal(store_get_cvm(s, in.id, &out), 0);
 	assert_record_equal(&in, &out);
@@ -300,7 +323,7 @@ static void test_cvm_round_trip(void **state) {
 		upd.vcpus = 2 + st;
 		upd.created_at = 0;
 		upd.updated_at = 1700000100 + st;
-		assert_int_equal(store_put_cvm(s, &upd), 0);
+		assert_int_equal(put_at(s, &upd), 0);
 		assert_int_equal(store_get_cvm(s, in.id, &out), 0);
 		upd.created_at = in.created_at;
 		assert_record_equal(&upd, &out);
@@ -341,10 +364,13 @@ static void put(store_t *s, cvm_record_t *r, const char *name, const char *scope
                 int64_t updated) {
 	full_record(r, name, scope, st, created);
 	r->updated_at = updated;
-	assert_int_equal(store_put_cvm(s, r), 0);
+	assert_int_equal(put_at(s, r), 0);
 }
 
 static void test_find_prefers_active(void **state) {
+#ifndef CVM_TEST_HOOKS
+	skip(); /* the order is by updated_at, which only a test build can set */
+#endif
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
 	cvm_record_t old_inactive, newer_inactive, active_a, active_b, out;
@@ -367,11 +393,14 @@ static void test_find_prefers_active(void **state) {
 	assert_string_equal(out.id, active_b.id);
 	cvm_record_free(&out);
 
-	/* Once both are Inactive: the most recent inactive one. */
+	/* Once both are Inactive (both touched before newer_inactive was):
+	 * the most recent inactive one. */
 	active_a.status = ST_INACTIVE;
 	active_b.status = ST_INACTIVE;
-	assert_int_equal(store_put_cvm(s, &active_a), 0);
-	assert_int_equal(store_put_cvm(s, &active_b), 0);
+	active_a.updated_at = 600;
+	active_b.updated_at = 650;
+	assert_int_equal(put_at(s, &active_a), 0);
+	assert_int_equal(put_at(s, &active_b), 0);
 	assert_int_equal(store_find_cvm(s, "web", &out), 0);
 	assert_string_equal(out.id, newer_inactive.id);
 	cvm_record_free(&out);
@@ -441,6 +470,175 @@ static void test_defaults(void **state) {
 	assert_true(out.updated_at >= t0 && out.updated_at <= now_s());
 	cvm_record_free(&out);
 	cvm_record_free(&r);
+	store_close(s);
+}
+
+/* ---- updated_at: moves with every change, and only then ---- */
+
+/* Changes field i of r to a value it did not have (i < N_FIELDS). */
+enum { N_FIELDS = 15 };
+static void change_field(cvm_record_t *r, int i) {
+	char **str[] = {&r->name,     &r->scope,   &r->flavor,     &r->provider, &r->placement, &r->url,
+	                &r->spec_hash, &r->spec_json, &r->attempt, &r->last_error, &r->handle};
+	if (i < (int)ARRAY_SIZE(str)) {
+		_cleanup_free_ char *old = *str[i];
+		*str[i] = xasprintf("%s-changed", old ? old : "was-null");
+		return;
+	}
+	switch (i - (int)ARRAY_SIZE(str)) {
+	case 0: r->status = r->status == ST_RUNNING ? ST_STOPPED : ST_RUNNING; break;
+	case 1: r->vcpus++; break;
+	case 2: r->memory_gib++; break;
+	default: r->created_at++; break;
+	}
+}
+
+static int64_t updated_at_of(store_t *s, const char *id) {
+	cvm_record_t out;
+	assert_int_equal(store_get_cvm(s, id, &out), 0);
+	int64_t t = out.updated_at;
+	cvm_record_free(&out);
+	return t;
+}
+
+/* A put that changes any one field moves updated_at to now; the same put
+ * again, later, changes nothing and writes no row; the record's own
+ * updated_at (a copy of what was read) is never what is stored. */
+static void test_updated_at_follows_changes(void **state) {
+#ifndef CVM_TEST_HOOKS
+	skip(); /* needs the store's clock */
+#endif
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	cvm_record_t r;
+	full_record(&r, "web", "default", ST_RUNNING, 100);
+	r.updated_at = 5; /* ignored */
+	at(1000);
+	assert_int_equal(store_put_cvm(s, &r), 0);
+	assert_int_equal(updated_at_of(s, r.id), 1000);
+	int64_t t = 1000;
+	for (int i = 0; i < N_FIELDS; i++) {
+		change_field(&r, i);
+		at(t + 10);
+		assert_int_equal(store_put_cvm(s, &r), 0);
+		assert_int_equal(sqlite3_changes(sq_db(s)), 1);
+		if (updated_at_of(s, r.id) != t + 10) fail_msg("changing field %d did not move updated_at", i);
+		t += 10;
+		at(t + 5);
+		r.updated_at = 1; /* a stale copy's value */
+		assert_int_equal(store_put_cvm(s, &r), 0);
+		if (sqlite3_changes(sq_db(s)) != 0) fail_msg("an identical put after field %d wrote the row", i);
+		if (updated_at_of(s, r.id) != t) fail_msg("an identical put after field %d moved updated_at", i);
+	}
+	/* created_at 0 keeps the stored one: no change either. */
+	r.created_at = 0;
+	at(t + 7);
+	assert_int_equal(store_put_cvm(s, &r), 0);
+	assert_int_equal(updated_at_of(s, r.id), t);
+	at(0);
+	cvm_record_free(&r);
+	store_close(s);
+}
+
+/* The setters of their own move updated_at too, and not when they set
+ * what is already there; events are history, not a change of the record. */
+static void test_updated_at_setters(void **state) {
+#ifndef CVM_TEST_HOOKS
+	skip();
+#endif
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	cvm_record_t r;
+	full_record(&r, "web", "default", ST_RUNNING, 100);
+	r.updated_at = 1000;
+	assert_int_equal(put_at(s, &r), 0);
+
+	at(2000);
+	assert_int_equal(store_set_delivered(s, r.id, "0A"), 0);
+	assert_int_equal(updated_at_of(s, r.id), 2000);
+	at(2100);
+	assert_int_equal(store_set_delivered(s, r.id, "0A"), 0);
+	assert_int_equal(updated_at_of(s, r.id), 2000);
+	at(2200);
+	assert_int_equal(store_set_delivered(s, r.id, NULL), 0);
+	assert_int_equal(updated_at_of(s, r.id), 2200);
+	_cleanup_free_ char *serial = NULL;
+	assert_int_equal(store_get_delivered(s, r.id, &serial), 0);
+	assert_null(serial);
+
+	at(3000);
+	assert_int_equal(store_set_rotation_retry(s, r.id, 2, 4000), 0);
+	assert_int_equal(updated_at_of(s, r.id), 3000);
+	at(3100);
+	assert_int_equal(store_set_rotation_retry(s, r.id, 2, 4000), 0);
+	assert_int_equal(updated_at_of(s, r.id), 3000);
+	at(3200);
+	assert_int_equal(store_set_rotation_retry(s, r.id, 2, 4100), 0);
+	assert_int_equal(updated_at_of(s, r.id), 3200);
+	int n = 0;
+	int64_t next = 0;
+	assert_int_equal(store_get_rotation_retry(s, r.id, &n, &next), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(next, 4100);
+
+	at(3300);
+	assert_int_equal(store_add_event(s, r.id, "status", "seen"), 0);
+	assert_int_equal(updated_at_of(s, r.id), 3200);
+
+	/* Skipping an unchanged row still tells a missing CVM apart. */
+	char ghost[37];
+	uuid_generate_v4(ghost);
+	assert_int_equal(store_set_delivered(s, ghost, NULL), -ENOENT);
+	assert_int_equal(store_set_rotation_retry(s, ghost, 0, 0), -ENOENT);
+	assert_non_null(strstr(store_errmsg(s), ghost));
+	at(0);
+	cvm_record_free(&r);
+	store_close(s);
+}
+
+static off_t size_of(const char *path) {
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A converged pass puts every record again unchanged: no row is written,
+ * the WAL does not grow, and no updated_at moves. */
+static void test_converged_puts_write_nothing(void **state) {
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	enum { N = 2000 };
+	cvm_record_t *v = xcalloc(N, sizeof *v);
+	assert_int_equal(store_begin(s), 0);
+	for (int i = 0; i < N; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "cvm-%05d", i);
+		full_record(&v[i], name, "default", ST_RUNNING, 100);
+		assert_int_equal(store_put_cvm(s, &v[i]), 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+	cvm_record_t *before = NULL;
+	size_t n = 0;
+	assert_int_equal(store_list_cvms(s, NULL, &before, &n), 0);
+	assert_int_equal(n, N);
+	_cleanup_free_ char *wal = xasprintf("%s/state.db-wal", f->dir);
+	off_t wal_size = size_of(wal);
+
+	int total = sqlite3_total_changes(sq_db(s));
+	at(now_s() + 3600); /* a later pass, where the clock allows */
+	assert_int_equal(store_begin(s), 0);
+	for (size_t i = 0; i < n; i++) assert_int_equal(store_put_cvm(s, &before[i]), 0);
+	assert_int_equal(store_commit(s), 0);
+	at(0);
+	assert_int_equal(sqlite3_total_changes(sq_db(s)), total);
+	assert_int_equal(size_of(wal), wal_size);
+	cvm_record_t *after = NULL;
+	size_t n2 = 0;
+	assert_int_equal(store_list_cvms(s, NULL, &after, &n2), 0);
+	assert_int_equal(n2, n);
+	for (size_t i = 0; i < n; i++) assert_int_equal(after[i].updated_at, before[i].updated_at);
+	cvm_records_free(before, n);
+	cvm_records_free(after, n2);
+	cvm_records_free(v, N);
 	store_close(s);
 }
 
@@ -618,7 +816,7 @@ static void test_cert_before_cvm_in_transaction(void **state) {
 	cert(&c, "0C", a.id, 1);
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_put_cert(s, &c), 0);
-	assert_int_equal(store_put_cvm(s, &a), 0);
+	assert_int_equal(put_at(s, &a), 0);
 	assert_int_equal(store_commit(s), 0);
 
 	/* Without the CVM, the commit fails and the caller rolls back. */
@@ -678,7 +876,7 @@ static void test_transactions(void **state) {
 	assert_int_equal(store_commit(s), -EINVAL);
 
 	assert_int_equal(store_begin(s), 0);
-	assert_int_equal(store_put_cvm(s, &b), 0);
+	assert_int_equal(put_at(s, &b), 0);
 	assert_int_equal(store_set_setting(s, "k", "committed"), 0);
 	/* Another connection does not see it before the commit. */
 	_cleanup_free_ char *before = sql_text(f->dir, "SELECT count(*) FROM cvms");
@@ -829,6 +1027,9 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_find_prefers_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_order_and_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_updated_at_follows_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_updated_at_setters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_converged_puts_write_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_before_cvm_in_transaction, setup, teardown),

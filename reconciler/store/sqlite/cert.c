@@ -11,40 +11,11 @@
 #define CERT_COLS \
 	"serial, cvm_id, is_default, status, not_before, not_after, revoked_at, revoke_reason, cert_pem, key_path"
 
-static const char *const cert_status_names[] = {
-	[CERT_VALID] = "valid",
-	[CERT_REVOKED] = "revoked",
-	[CERT_SUPERSEDED] = "superseded",
-};
-
-const char *cert_status_name(cert_status_t s) {
-	return (unsigned)s < ARRAY_SIZE(cert_status_names) ? cert_status_names[s] : "?";
-}
-
-int cert_status_from_name(const char *s) {
-	for (size_t i = 0; s && i < ARRAY_SIZE(cert_status_names); i++)
-		if (strcmp(s, cert_status_names[i]) == 0) return (int)i;
-	return -1;
-}
-
-void cert_record_free(cert_record_t *c) {
-	if (!c) return;
-	free(c->serial);
-	free(c->cert_pem);
-	free(c->key_path);
-	memset(c, 0, sizeof *c);
-}
-
-void cert_records_free(cert_record_t *v, size_t n) {
-	for (size_t i = 0; v && i < n; i++) cert_record_free(&v[i]);
-	free(v);
-}
-
 static int cert_from_row(store_t *s, sqlite3_stmt *st, cert_record_t *c) {
 	memset(c, 0, sizeof *c);
 	const char *status = (const char *)sqlite3_column_text(st, 3);
 	int sv = cert_status_from_name(status);
-	c->serial = store_col_strdup(st, 0);
+	c->serial = sq_col_strdup(st, 0);
 	if (sv < 0)
 		return store_fail(s, -EBADMSG, "certificate %s has status \"%s\", which this cvmctl does not know",
 		                  c->serial, status ? status : "");
@@ -55,69 +26,65 @@ static int cert_from_row(store_t *s, sqlite3_stmt *st, cert_record_t *c) {
 	c->not_after = sqlite3_column_int64(st, 5);
 	c->revoked_at = sqlite3_column_int64(st, 6);
 	c->revoke_reason = sqlite3_column_int(st, 7);
-	c->cert_pem = store_col_strdup(st, 8);
-	c->key_path = store_col_strdup(st, 9);
+	c->cert_pem = sq_col_strdup(st, 8);
+	c->key_path = sq_col_strdup(st, 9);
 	return 0;
 }
 
 /* Names the CVM that owns serial, for the refusal message. */
 static char *serial_owner(store_t *s, const char *serial) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT cvm_id FROM certs WHERE serial = ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sq_db(s), "SELECT cvm_id FROM certs WHERE serial = ?1", -1, &st, NULL) != SQLITE_OK)
 		return xstrdup("another CVM");
-	store_bind_text(st, 1, serial);
+	sq_bind_text(st, 1, serial);
 	if (sqlite3_step(st) != SQLITE_ROW) return xstrdup("another CVM");
 	return xasprintf("CVM %s", (const char *)sqlite3_column_text(st, 0));
 }
 
-int store_put_cert(store_t *s, const cert_record_t *c) {
-	if (!c->serial || !*c->serial || !c->cvm_id[0])
-		return store_fail(s, -EINVAL, "a certificate record needs a serial and a CVM id");
-	if ((unsigned)c->status >= ARRAY_SIZE(cert_status_names))
-		return store_fail(s, -EINVAL, "certificate %s has an invalid status %d", c->serial, (int)c->status);
+int sq_put_cert(store_t *s, const cert_record_t *c) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	/* The WHERE makes a serial owned by another CVM a no-op, which
 	 * sqlite3_changes() then reports as a conflict. */
-	int r = store_prepare(s,
-	                      "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-	                      "ON CONFLICT(serial) DO UPDATE SET is_default = excluded.is_default, "
-	                      "  status = excluded.status, not_before = excluded.not_before, "
-	                      "  not_after = excluded.not_after, revoked_at = excluded.revoked_at, "
-	                      "  revoke_reason = excluded.revoke_reason, cert_pem = excluded.cert_pem, "
-	                      "  key_path = excluded.key_path "
-	                      "WHERE certs.cvm_id = excluded.cvm_id",
-	                      &st);
+	int r = sq_prepare(s,
+	                   "INSERT INTO certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+	                   "ON CONFLICT(serial) DO UPDATE SET is_default = excluded.is_default, "
+	                   "  status = excluded.status, not_before = excluded.not_before, "
+	                   "  not_after = excluded.not_after, revoked_at = excluded.revoked_at, "
+	                   "  revoke_reason = excluded.revoke_reason, cert_pem = excluded.cert_pem, "
+	                   "  key_path = excluded.key_path "
+	                   "WHERE certs.cvm_id = excluded.cvm_id",
+	                   &st);
 	if (r < 0) return r;
-	store_bind_text(st, 1, c->serial);
-	store_bind_text(st, 2, c->cvm_id);
+	sq_bind_text(st, 1, c->serial);
+	sq_bind_text(st, 2, c->cvm_id);
 	sqlite3_bind_int(st, 3, c->is_default ? 1 : 0);
-	store_bind_text(st, 4, cert_status_name(c->status));
+	sq_bind_text(st, 4, cert_status_name(c->status));
 	sqlite3_bind_int64(st, 5, c->not_before);
 	sqlite3_bind_int64(st, 6, c->not_after);
 	sqlite3_bind_int64(st, 7, c->revoked_at);
 	sqlite3_bind_int(st, 8, c->revoke_reason);
-	store_bind_text(st, 9, c->cert_pem);
-	store_bind_text(st, 10, c->key_path);
-	r = store_step_done(s, st);
+	sq_bind_text(st, 9, c->cert_pem);
+	sq_bind_text(st, 10, c->key_path);
+	r = sq_step_done(s, st);
 	if (r == -ENOENT)
 		return store_fail(s, r, "cannot record certificate %s for CVM %s: no such CVM", c->serial, c->cvm_id);
 	if (r < 0) return r;
-	if (sqlite3_changes(s->db) == 0) {
+	if (sqlite3_changes(sq_db(s)) == 0) {
 		_cleanup_free_ char *owner = serial_owner(s, c->serial);
 		return store_fail(s, -EEXIST, "certificate serial %s already belongs to %s", c->serial, owner);
 	}
 	return 0;
 }
 
-int store_get_cert(store_t *s, const char *serial, cert_record_t *out) {
+int sq_get_cert(store_t *s, const char *serial, cert_record_t *out) {
 	memset(out, 0, sizeof *out);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "SELECT " CERT_COLS " FROM certs WHERE serial = ?1", &st);
+	int r = sq_prepare(s, "SELECT " CERT_COLS " FROM certs WHERE serial = ?1", &st);
 	if (r < 0) return r;
-	store_bind_text(st, 1, serial);
+	sq_bind_text(st, 1, serial);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no certificate with serial %s", serial);
-	if (rc != SQLITE_ROW) return store_sqlerr(s);
+	if (rc != SQLITE_ROW) return sq_err(s);
 	r = cert_from_row(s, st, out);
 	if (r < 0) cert_record_free(out);
 	return r;
@@ -126,15 +93,15 @@ int store_get_cert(store_t *s, const char *serial, cert_record_t *out) {
 static int cert_row(store_t *s, sqlite3_stmt *st, void *elem) { return cert_from_row(s, st, elem); }
 static void cert_free_all(void *v, size_t n) { cert_records_free(v, n); }
 
-int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n) {
+int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n) {
 	*out = NULL;
 	*n = 0;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s,
-	                      "SELECT " CERT_COLS " FROM certs WHERE ?1 IS NULL OR cvm_id = ?1 "
-	                      "ORDER BY cvm_id, not_before, serial",
-	                      &st);
+	int r = sq_prepare(s,
+	                   "SELECT " CERT_COLS " FROM certs WHERE ?1 IS NULL OR cvm_id = ?1 "
+	                   "ORDER BY cvm_id, not_before, serial",
+	                   &st);
 	if (r < 0) return r;
-	store_bind_text(st, 1, cvm_id);
-	return store_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
+	sq_bind_text(st, 1, cvm_id);
+	return sq_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
 }

@@ -63,9 +63,9 @@ static char *read_holder(int fd) {
 	return xstrdup(len ? buf : "an unrecorded holder");
 }
 
-int store_lock(store_t *s, int timeout_ms, char **holder) {
+int sq_lock(store_t *s, int timeout_ms, char **holder) {
 	if (holder) *holder = NULL;
-	if (s->lock_fd >= 0) return 0;
+	if (sq(s)->lock_fd >= 0) return 0;
 	_cleanup_free_ char *path = xasprintf("%s/lock", s->dir);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) return store_fail(s, -errno, "cannot open %s: %m", path);
@@ -89,21 +89,21 @@ int store_lock(store_t *s, int timeout_ms, char **holder) {
 		flock(fd, LOCK_UN);
 		return store_fail(s, r, "cannot record the lock holder in %s: %s", path, strerror(-r));
 	}
-	s->lock_fd = fd;
+	sq(s)->lock_fd = fd;
 	fd = -1;
 	return 0;
 }
 
-void store_unlock(store_t *s) {
-	if (s->lock_fd < 0) return;
+void sq_unlock(store_t *s) {
+	if (sq(s)->lock_fd < 0) return;
 	/* The file stays: deleting it would let a waiter that already opened
 	 * it lock an orphan while a newcomer locks a new file. */
 	/* Forget the holder before letting go: a later holder that records
 	 * nothing (flock(1), an older cvmctl) must not be named as us. */
-	if (ftruncate(s->lock_fd, 0) < 0) {
+	if (ftruncate(sq(s)->lock_fd, 0) < 0) {
 		/* the lock is released below all the same */
 	}
-	flock(s->lock_fd, LOCK_UN);
-	close(s->lock_fd);
-	s->lock_fd = -1;
+	flock(sq(s)->lock_fd, LOCK_UN);
+	close(sq(s)->lock_fd);
+	sq(s)->lock_fd = -1;
 }

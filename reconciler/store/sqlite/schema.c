@@ -60,8 +60,13 @@ static const char *const migrations[] = {
 	");",
 	/* 2: facts that version 1 kept as settings keys become columns and a
 	 * table of their own; the keys are moved, then dropped. The provider
-	 * settings are renamed to the YAML field names the backends' schemas
-	 * use (json_patch drops the keys that were absent). `handle` is the
+	 * settings are renamed to the YAML field names of the Provider spec,
+	 * in the text provider_record_save writes for the same settings (keys
+	 * sorted, compact), so that the first pass after an upgrade finds them
+	 * unchanged. Absent keys stay absent (json_patch drops NULLs); hosts,
+	 * vtpm and insecureNoSEV are the manager's and version 1 wrote them
+	 * for every flavor, so they are kept for manager providers only, and
+	 * capacity only where it overrides the host's. `handle` is the
 	 * backend's own address of a CVM's resource. */
 	"ALTER TABLE cvms ADD COLUMN handle TEXT;"
 	"ALTER TABLE cvms ADD COLUMN delivered_serial TEXT;"
@@ -80,68 +85,77 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL"
 	");"
 	"INSERT INTO providers (name, flavor, settings, updated_at)"
-	"  SELECT substr(key, 10), COALESCE(json_extract(value, '$.flavor'), ''),"
-	"    json_patch('{}', json_object("
-	"      'project', json_extract(value, '$.project'), 'zone', json_extract(value, '$.zone'),"
-	"      'credentialsFile', json_extract(value, '$.credentials_file'),"
-	"      'endpoint', json_extract(value, '$.endpoint'),"
-	"      'subscription', json_extract(value, '$.subscription'),"
-	"      'resourceGroup', json_extract(value, '$.resource_group'),"
-	"      'location', json_extract(value, '$.location'), 'tenant', json_extract(value, '$.tenant'),"
+	"  SELECT substr(key, 10), flavor, json_patch('{}', json_object("
+	"      'capacity', CASE WHEN manager AND (json_extract(value, '$.capacity_vcpus') > 0"
+	"                                         OR json_extract(value, '$.capacity_memory_gib') > 0)"
+	"                  THEN json_patch('{}', json_object("
+	"                    'memoryGiB', NULLIF(json_extract(value, '$.capacity_memory_gib'), 0),"
+	"                    'vcpus', NULLIF(json_extract(value, '$.capacity_vcpus'), 0))) END,"
 	"      'clientId', json_extract(value, '$.client_id'),"
 	"      'clientSecretFile', json_extract(value, '$.client_secret_file'),"
-	"      'hosts', json_extract(value, '$.hosts'), 'firmware', json_extract(value, '$.firmware'),"
-	"      'kernel', json_extract(value, '$.kernel'), 'initrd', json_extract(value, '$.initrd'),"
-	"      'cmdline', json_extract(value, '$.cmdline'), 'domainType', json_extract(value, '$.domain_type'),"
-	"      'cpuModel', json_extract(value, '$.cpu_model'), 'network', json_extract(value, '$.network'),"
+	"      'cmdline', json_extract(value, '$.cmdline'),"
+	"      'cpuModel', json_extract(value, '$.cpu_model'),"
+	"      'credentialsFile', json_extract(value, '$.credentials_file'),"
+	"      'domainType', json_extract(value, '$.domain_type'),"
+	"      'endpoint', json_extract(value, '$.endpoint'),"
+	"      'firmware', json_extract(value, '$.firmware'),"
+	"      'hosts', CASE WHEN manager THEN json_extract(value, '$.hosts') END,"
+	"      'initrd', json_extract(value, '$.initrd'),"
+	"      'insecureNoSEV', CASE WHEN manager THEN json(CASE json_extract(value, '$.insecure_no_sev')"
+	"                                                   WHEN 1 THEN 'true' ELSE 'false' END) END,"
+	"      'kernel', json_extract(value, '$.kernel'),"
+	"      'location', json_extract(value, '$.location'),"
+	"      'network', json_extract(value, '$.network'),"
+	"      'project', json_extract(value, '$.project'),"
+	"      'resourceGroup', json_extract(value, '$.resource_group'),"
 	"      'shareDir', json_extract(value, '$.share_dir'),"
-	"      'vtpm', json(CASE json_extract(value, '$.vtpm') WHEN 1 THEN 'true' ELSE 'false' END),"
-	"      'insecureNoSEV', json(CASE json_extract(value, '$.insecure_no_sev') WHEN 1 THEN 'true' ELSE 'false' END),"
-	"      'capacity', CASE WHEN json_extract(value, '$.capacity_vcpus') > 0"
-	"                       OR json_extract(value, '$.capacity_memory_gib') > 0"
-	"                  THEN json_patch('{}', json_object("
-	"                    'vcpus', NULLIF(json_extract(value, '$.capacity_vcpus'), 0),"
-	"                    'memoryGiB', NULLIF(json_extract(value, '$.capacity_memory_gib'), 0))) END)),"
+	"      'subscription', json_extract(value, '$.subscription'),"
+	"      'tenant', json_extract(value, '$.tenant'),"
+	"      'vtpm', CASE WHEN manager THEN json(CASE json_extract(value, '$.vtpm')"
+	"                                          WHEN 1 THEN 'true' ELSE 'false' END) END,"
+	"      'zone', json_extract(value, '$.zone'))),"
 	"    CAST(strftime('%s', 'now') AS INTEGER)"
-	"  FROM settings WHERE key LIKE 'provider:%' AND json_valid(value);"
+	"  FROM (SELECT key, value, COALESCE(json_extract(value, '$.flavor'), '') AS flavor,"
+	"               json_extract(value, '$.flavor') IS 'manager' AS manager"
+	"        FROM settings WHERE key LIKE 'provider:%' AND json_valid(value));"
 	"DELETE FROM settings WHERE key LIKE 'delivered:%' OR key LIKE 'rotate-retry:%' OR key LIKE 'provider:%';",
 };
 
-int store_schema_version(void) {
+int sqlite_schema_version(void) {
 	return (int)ARRAY_SIZE(migrations);
 }
 
 static int read_user_version(store_t *s, int *out) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "PRAGMA user_version", &st);
+	int r = sq_prepare(s, "PRAGMA user_version", &st);
 	if (r < 0) return r;
-	if (sqlite3_step(st) != SQLITE_ROW) return store_sqlerr(s);
+	if (sqlite3_step(st) != SQLITE_ROW) return sq_err(s);
 	*out = sqlite3_column_int(st, 0);
 	return 0;
 }
 
 static int check_version(store_t *s, int v) {
-	if (v > store_schema_version())
+	if (v > sqlite_schema_version())
 		return store_fail(s, -EPROTO, "state schema version %d is newer than this cvmctl understands (%d)", v,
-		                  store_schema_version());
+		                  sqlite_schema_version());
 	if (v < 0) return store_fail(s, -EPROTO, "state schema version %d is not valid", v);
 	return 0;
 }
 
 /* Must be called inside a write transaction (BEGIN IMMEDIATE), so that two
  * processes opening a new state at once do not both migrate it. */
-int store_migrate(store_t *s) {
+int sq_migrate(store_t *s) {
 	int v = 0, r = read_user_version(s, &v);
 	if (r < 0) return r;
 	r = check_version(s, v);
 	if (r < 0) return r;
-	for (; v < store_schema_version(); v++) {
-		r = store_exec(s, migrations[v]);
+	for (; v < sqlite_schema_version(); v++) {
+		r = sq_exec(s, migrations[v]);
 		if (r < 0) return r;
 		/* PRAGMA takes no bound parameters; v is our own integer. */
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		r = store_exec(s, sql);
+		r = sq_exec(s, sql);
 		if (r < 0) return r;
 	}
 	return 0;

@@ -1,48 +1,84 @@
-/* What the store_*.c files share: the handle and the small SQLite helpers.
- * Nothing outside reconciler/store*.c includes this. */
-#ifndef CVM_STORE_PRIV_H
-#define CVM_STORE_PRIV_H
+/* What the files of the SQLite store share: the handle, the small SQLite
+ * helpers and the ops, one per file's part of sqlite_store_ops. Nothing
+ * outside reconciler/store/sqlite/ includes this (the store's own
+ * white-box unit test excepted). */
+#ifndef CVM_SQLITE_PRIV_H
+#define CVM_SQLITE_PRIV_H
 
 #include <sqlite3.h>
 
 #include "common/cleanup.h"
-#include "reconciler/store/store.h"
+#include "reconciler/store/sqlite/sqlite_store.h"
+#include "reconciler/store/store_impl.h"
 
-struct store {
+typedef struct sqlite_store {
+	struct store base; /* first: a store_t * of ours is a sqlite_store_t * */
 	sqlite3 *db;
-	char *dir;
-	char installation[37];
 	int lock_fd; /* -1 unless this handle holds <dir>/lock */
-	char err[512];
-};
+} sqlite_store_t;
+
+static inline sqlite_store_t *sq(store_t *s) {
+	return (sqlite_store_t *)s;
+}
+
+static inline sqlite3 *sq_db(store_t *s) {
+	return sq(s)->db;
+}
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 #define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
 
-/* Records our own message and returns r (a negative errno). */
-int store_fail(store_t *s, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Records what SQLite said about the last call and returns the errno that
  * best says the same (-EEXIST for a uniqueness conflict, -EBUSY, ...). */
-int store_sqlerr(store_t *s);
+int sq_err(store_t *s);
 /* Prepares sql; on failure records the error and returns it. */
-int store_prepare(store_t *s, const char *sql, sqlite3_stmt **st);
+int sq_prepare(store_t *s, const char *sql, sqlite3_stmt **st);
 /* Runs one or more statements that return no rows. */
-int store_exec(store_t *s, const char *sql);
+int sq_exec(store_t *s, const char *sql);
 /* Binds a string or SQL NULL. */
-int store_bind_text(sqlite3_stmt *st, int i, const char *v);
+int sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Steps a statement that returns no row. */
-int store_step_done(store_t *s, sqlite3_stmt *st);
-char *store_col_strdup(sqlite3_stmt *st, int i);
+int sq_step_done(store_t *s, sqlite3_stmt *st);
+char *sq_col_strdup(sqlite3_stmt *st, int i);
 /* Steps st to the end, turning each row into one element of a growing
  * array with row() (elements of `size` bytes). On error the elements made
  * so far are released with free_all() and nothing is returned. */
-typedef int (*store_row_fn)(store_t *s, sqlite3_stmt *st, void *elem);
-int store_collect(store_t *s, sqlite3_stmt *st, size_t size, store_row_fn row, void (*free_all)(void *v, size_t n),
-                  void **out, size_t *n);
+typedef int (*sq_row_fn)(store_t *s, sqlite3_stmt *st, void *elem);
+int sq_collect(store_t *s, sqlite3_stmt *st, size_t size, sq_row_fn row, void (*free_all)(void *v, size_t n),
+               void **out, size_t *n);
 
-/* Schema (store_schema.c): brings the database to the current version.
+/* Schema (schema.c): brings the database to the current version.
  * -EPROTO if it is newer than this program knows. */
-int store_migrate(store_t *s);
-int store_schema_version(void);
+int sq_migrate(store_t *s);
+int sqlite_schema_version(void);
+
+/* The ops (store.h has their contracts). sqlite.c: */
+void sq_close(store_t *s);
+int sq_begin(store_t *s);
+int sq_commit(store_t *s);
+void sq_rollback(store_t *s);
+int sq_get_setting(store_t *s, const char *key, char **value);
+int sq_set_setting(store_t *s, const char *key, const char *value);
+/* lock.c: */
+int sq_lock(store_t *s, int timeout_ms, char **holder);
+void sq_unlock(store_t *s);
+/* cvm.c: */
+int sq_put_cvm(store_t *s, const cvm_record_t *r);
+int sq_get_cvm(store_t *s, const char *id, cvm_record_t *out);
+int sq_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out);
+int sq_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n);
+int sq_add_event(store_t *s, const char *cvm_id, const char *kind, const char *message);
+int sq_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n);
+/* facts.c: */
+int sq_set_delivered(store_t *s, const char *cvm_id, const char *serial);
+int sq_get_delivered(store_t *s, const char *cvm_id, char **serial);
+int sq_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at);
+int sq_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
+int sq_put_provider(store_t *s, const char *name, const char *flavor, const char *settings_json);
+int sq_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
+/* cert.c: */
+int sq_put_cert(store_t *s, const cert_record_t *c);
+int sq_get_cert(store_t *s, const char *serial, cert_record_t *out);
+int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
 
 #endif
