@@ -53,6 +53,7 @@ $(O)/%.o: %.c | deps-checked
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/libcvm.a: $(LIB_OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(O)/cvmctl: $(O)/reconciler/cli/main.o $(O)/libcvm.a
@@ -82,7 +83,8 @@ fuzz:
 	@scripts/deps.sh --fuzz
 	@mkdir -p build/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
-		-o build/fuzz/fuzz_specs tests/fuzz/fuzz_specs.c common/*.c specs/*.c $(PKG_LIBS)
+		-o build/fuzz/fuzz_specs tests/fuzz/fuzz_specs.c common/*.c specs/*.c \
+		$(wildcard providers/*/schema.c providers/*/size.c) $(PKG_LIBS)
 	build/fuzz/fuzz_specs -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=5 \
 		build/fuzz/corpus tests/fuzz/corpus/specs
 

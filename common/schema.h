@@ -43,6 +43,14 @@ typedef struct field_def {
 	 * NULL when fine, else a malloc'ed message. Opens no file or socket. */
 	char *(*check)(const char *value);
 	const char *doc; /* one line, for the reference and `cvmctl explain` */
+	/* Wording, so that a generic check reads like a hand-written one.
+	 * noun: what one value (or FT_STRINGS item) is called, "host" in
+	 * "host 'x' is listed twice", "domain type" in "unknown domain type
+	 * 'xen'"; NULL: the field's name in words (domainType -> domain type).
+	 * what: FT_STRINGS / FT_OBJECT, the expected value in a type error
+	 * ("a list of libvirt URIs"); NULL: from the type. */
+	const char *noun;
+	const char *what;
 } field_def_t;
 
 /* Reports one problem; `field` is relative to the Provider's spec
@@ -53,14 +61,26 @@ typedef struct backend_schema {
 	const char *flavor;        /* the Provider `type` and the CVM `flavor` */
 	const char *place_noun;    /* the word for a placement: "host", "zone", "location" */
 	const field_def_t *fields; /* the Provider's own fields (not type, controlPlaneURL, ...) */
+	/* The field a secret is read from ("credentialsFile"), named when a
+	 * secret is pasted inline; NULL: the backend takes none. */
+	const char *secret_file_field;
+	/* A backend for tests (fake): accepted like any other, but not offered
+	 * in "expected gcp, azure or manager", so messages read the same in
+	 * every build. */
+	bool unlisted;
 	/* Checks across fields, after defaults: "firmware is required unless
-	 * insecureNoSEV". May be NULL. */
+	 * insecureNoSEV". A field whose value was already reported is absent
+	 * from settings, and reports about it are dropped (one mistake, one
+	 * line). May be NULL. */
 	void (*check)(const json_t *settings, schema_report_fn report, void *ctx);
 
 	/* Sizes: the CVM's vcpus and memoryGiB. */
 	int min_vcpus, max_vcpus, default_vcpus;
 	int (*default_memory_gib)(int vcpus);
-	/* 0, or -EINVAL with *field ("vcpus" | "memoryGiB") and a message
+	/* The backend's own size rules (machine shapes, memory limits), asked
+	 * once vcpus is within min_vcpus..max_vcpus and memory_gib >= 1 (the
+	 * validator checks those from the numbers above). May be NULL.
+	 * 0, or -EINVAL with *field ("vcpus" | "memoryGiB") and a message
 	 * naming the limit. */
 	int (*check_size)(int vcpus, int memory_gib, const char **field, char *msg, size_t n);
 	/* The backend's own name for a size ("n2d-standard-8",

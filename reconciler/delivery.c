@@ -8,10 +8,12 @@
 #include "common/util.h"
 #include "reconciler/certs.h"
 
+/* The backend says where its guests look (manager guests mount a 9p share
+ * at /etc/certs, cloud guests get cloud-init files). A record of a flavor
+ * this cvmctl does not know gets the agent's own default. */
 const char *guest_cert_dir(const char *flavor) {
-	/* Manager guests mount the certs_share 9p tag at /etc/certs (the cocos
-	 * images); cloud guests get their files from cloud-init. */
-	return flavor && strcmp(flavor, "manager") == 0 ? "/etc/certs" : "/etc/cocos/certs";
+	const backend_schema_t *b = provider_schema_for(flavor);
+	return b && b->guest_cert_dir ? b->guest_cert_dir : GUEST_CERT_DIR_DEFAULT;
 }
 
 char *render_agent_environment(const char *flavor, const char *id, const char *log_level, const char *grpc_url,

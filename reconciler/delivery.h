@@ -22,7 +22,9 @@ typedef struct shipment {
 	json_t *spec;
 } shipment_t;
 
-/* Where the agent finds its files inside the guest, per flavor. */
+/* Where the agent finds its certificates inside the guest: the flavor's
+ * schema->guest_cert_dir. */
+#define GUEST_CERT_DIR_DEFAULT "/etc/cocos/certs"
 const char *guest_cert_dir(const char *flavor);
 
 /* Renders the agent environment file. Caller frees. */

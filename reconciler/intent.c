@@ -32,7 +32,7 @@ static void rec_from_spec(cvm_record_t *r, const pass_t *p, const action_t *a) {
 	if (!r->name) r->name = xstrdup(c->name);
 	if (!r->scope) r->scope = xstrdup(p->scope);
 	if (!r->created_at) r->created_at = now_s();
-	set_str(&r->flavor, flavor_name(c->flavor));
+	set_str(&r->flavor, c->flavor);
 	set_str(&r->provider, p->specs.providers[c->provider_idx].name);
 	r->vcpus = c->vcpus;
 	r->memory_gib = c->memory_gib;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/provider_record.h"
+#include "reconciler/schemas.h"
 
 /* Observing is network-bound (a dead host waits out its timeout), so every
  * backend is observed at once. */
@@ -48,7 +49,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	p->store = st;
 	p->scope = scope;
 	diags_t d = {0};
-	if (spec_load(o->paths, o->n_paths, &p->specs, &d) < 0) {
+	if (spec_load(o->paths, o->n_paths, engine_schemas(), &p->specs, &d) < 0) {
 		diags_print(&d);
 		log_error("%zu problem%s in the specs; nothing was changed", d.n, d.n == 1 ? "" : "s");
 		diags_free(&d);
@@ -78,6 +79,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		if (started[i]) pthread_join(th[i], NULL);
 		p->views[i].name = b->cfg.name;
 		p->views[i].flavor = b->cfg.flavor;
+		p->views[i].schema = p->specs.providers[i].backend;
 		p->views[i].obs = b->observed ? &b->obs : NULL;
 		if (!b->observed)
 			log_warn("provider %s cannot be observed: %s; its CVMs are Unknown this pass", b->cfg.name, b->why);

@@ -29,10 +29,17 @@
  *      created again).
  *    . O carries another spec hash: the fields that changed are found by
  *      comparing R.spec_json (the canonical spec last applied) with the
- *      desired canonical spec. flavor, provider, vcpus and memoryGiB cannot
- *      change in place: REPLACE; anything else (labels, agent.*,
- *      certificates.*): UPDATE. Without a usable R.spec_json, O's vCPUs and
- *      memory are compared with the spec instead.
+ *      desired canonical spec, the Provider settings that reach the CVM
+ *      included (named provider.FIELD). flavor and provider never change in
+ *      place, nor what the backend's schema says cannot (its replace_fields,
+ *      such as spec.vcpus, and its FX_REPLACE Provider fields, such as
+ *      provider.kernel): REPLACE; anything else (labels, agent.*,
+ *      certificates.*, FX_UPDATE Provider fields): UPDATE. A top-level key
+ *      R.spec_json lacks was added to the canonical form after R was
+ *      written: it counts as unchanged, so the first pass after an upgrade
+ *      updates markers in place and replaces nothing. Without a usable
+ *      R.spec_json, O's vCPUs and memory are compared with the spec
+ *      instead.
  *    . O found stopped: START.
  *    . otherwise NOOP; when R's status is stale (Creating, Failed, Unknown,
  *      ...) the reason says so, and apply uses the NOOP to refresh it.
@@ -88,9 +95,6 @@ const char *action_kind_name(action_kind_t k) {
 	return "?";
 }
 
-/* Fields that the backends cannot change on a live resource. */
-static const char *const replace_fields[] = {"flavor", "provider", "vcpus", "memoryGiB"};
-
 typedef struct planner {
 	const plan_input_t *in;
 	plan_t *p;
@@ -142,12 +146,9 @@ static bool view_unknown(const provider_view_t *v) {
 	return !v || !v->obs || v->obs->all_unknown;
 }
 
-/* The word people use for a placement of this flavor. */
+/* The word people use for a placement of this backend. */
 static const char *place_word(const provider_view_t *v) {
-	if (v && streq(v->flavor, "manager")) return "host";
-	if (v && streq(v->flavor, "gcp")) return "zone";
-	if (v && streq(v->flavor, "azure")) return "location";
-	return "place";
+	return v && v->schema && v->schema->place_noun ? v->schema->place_noun : "place";
 }
 
 static const unknown_place_t *unknown_place(const provider_view_t *v, const char *placement) {
@@ -271,6 +272,7 @@ static void diff_json(action_t *a, const char *path, json_t *old, json_t *new) {
  * them in YAML: metadata.labels.team, spec.agent.logLevel. */
 static const char *top_level_path(const char *key, char *buf, size_t bufsz) {
 	if (strcmp(key, "spec") == 0 || strcmp(key, "metadata") == 0) return key;
+	if (strcmp(key, CANONICAL_PROVIDER_KEY) == 0) return "provider";
 	if (strcmp(key, "name") == 0 || strcmp(key, "labels") == 0)
 		snprintf(buf, bufsz, "metadata.%s", key);
 	else
@@ -289,28 +291,42 @@ static int diff_specs(action_t *a, const char *old_json, const char *new_json) {
 	_cleanup_free_ const char **keys = object_keys(old, new, &n);
 	for (size_t i = 0; i < n; i++) {
 		char buf[256];
+		/* Added to the canonical form after the record was written. */
+		if (!json_object_get(old, keys[i])) continue;
 		diff_json(a, top_level_path(keys[i], buf, sizeof buf), json_object_get(old, keys[i]),
 		          json_object_get(new, keys[i]));
 	}
 	return 0;
 }
 
-static bool forces_replace(const char *field) {
-	if (strncmp(field, "spec.", 5) != 0) return false;
-	const char *f = field + 5;
-	for (size_t i = 0; i < ARRAY_SIZE(replace_fields); i++) {
-		size_t l = strlen(replace_fields[i]);
-		if (strncmp(f, replace_fields[i], l) == 0 && (f[l] == '\0' || f[l] == '.')) return true;
+/* field is "prefix" or below it ("spec.agent" covers "spec.agent.port"). */
+static bool field_under(const char *field, const char *prefix) {
+	size_t l = strlen(prefix);
+	return strncmp(field, prefix, l) == 0 && (field[l] == '\0' || field[l] == '.' || field[l] == '[');
+}
+
+/* Whether a changed field means recreating the CVM: flavor and provider
+ * always; the rest as its backend's schema says (replace_fields for the
+ * CVM's own fields, the effect of each Provider field). */
+static bool forces_replace(const char *field, const backend_schema_t *b) {
+	if (field_under(field, "spec.flavor") || field_under(field, "spec.provider")) return true;
+	if (!b) return false;
+	for (const char *const *r = b->replace_fields; r && *r; r++)
+		if (field_under(field, *r)) return true;
+	if (strncmp(field, "provider.", 9) == 0) {
+		const char *name = field + 9;
+		for (const field_def_t *f = b->fields; f && f->name; f++)
+			if (field_under(name, f->name)) return f->effect == FX_REPLACE;
 	}
 	return false;
 }
 
 /* Keeps only the fields that force the replace (what the operator must
  * know); the others ride along with the new create. */
-static void keep_forcing_fields(action_t *a) {
+static void keep_forcing_fields(action_t *a, const backend_schema_t *b) {
 	size_t k = 0;
 	for (size_t i = 0; i < a->n_fields; i++) {
-		if (forces_replace(a->fields[i]))
+		if (forces_replace(a->fields[i], b))
 			a->fields[k++] = a->fields[i];
 		else
 			free(a->fields[i]);
@@ -335,7 +351,7 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 	bool replace = false;
 
 	if (diff_specs(a, r->spec_json, want) == 0 && a->n_fields > 0) {
-		for (size_t i = 0; i < a->n_fields; i++) replace |= forces_replace(a->fields[i]);
+		for (size_t i = 0; i < a->n_fields; i++) replace |= forces_replace(a->fields[i], c->backend);
 	} else {
 		/* No usable record of what was applied, or the record already holds
 		 * the desired spec (a crash between recording an update or replace
@@ -346,7 +362,7 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 	}
 
 	if (replace) {
-		keep_forcing_fields(a);
+		keep_forcing_fields(a, c->backend);
 		_cleanup_free_ char *f = join_fields(a);
 		a->kind = ACT_REPLACE;
 		a->reason = xasprintf("%s cannot change in place; recreating it under the same id", f);
@@ -393,7 +409,7 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 	const observed_t *o = observed_by_id(in, r->id, NULL);
 	a->observed = o;
 
-	if (!streq(r->flavor, flavor_name(c->flavor))) add_field(a, "spec.flavor");
+	if (!streq(r->flavor, c->flavor)) add_field(a, "spec.flavor");
 	if (moved) add_field(a, "spec.provider");
 	if (a->n_fields > 0) {
 		_cleanup_free_ char *f = join_fields(a);

@@ -46,7 +46,8 @@ typedef struct action {
 typedef struct provider_view {
 	const char *name; /* Provider name */
 	const char *flavor;
-	const observation_t *obs; /* NULL or obs->all_unknown: the provider is Unknown */
+	const backend_schema_t *schema; /* its backend: the placement noun (may be NULL) */
+	const observation_t *obs;       /* NULL or obs->all_unknown: the provider is Unknown */
 } provider_view_t;
 
 typedef struct plan_input {

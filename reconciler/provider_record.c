@@ -10,7 +10,7 @@
 void provider_config_from_spec(provider_config_t *c, const provider_spec_t *s, const char *state_dir) {
 	*c = (provider_config_t){
 		.name = s->name,
-		.flavor = flavor_name(s->type),
+		.flavor = s->type,
 		.settings = s->settings,
 		.state_dir = state_dir,
 	};

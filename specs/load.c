@@ -154,18 +154,19 @@ static int finish_load(struct load *l, spec_set_t *set, spec_set_t *out, size_t 
 	return 0;
 }
 
-int spec_load_buffer(const char *name, const char *buf, size_t len, spec_set_t *out, diags_t *d) {
+int spec_load_buffer(const char *name, const char *buf, size_t len, const spec_schemas_t *schemas, spec_set_t *out,
+                     diags_t *d) {
 	*out = (spec_set_t){0};
 	size_t before = d->n;
 	spec_set_t set = {0};
-	struct load l = {.d = d, .set = &set};
+	struct load l = {.schemas = schemas, .d = d, .set = &set};
 	set.files = xcalloc(1, sizeof *set.files);
 	set.files[set.n_files++] = xstrdup(name);
 	load_text(&l, set.files[0], buf, len);
 	return finish_load(&l, &set, out, before);
 }
 
-int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t *d) {
+int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *schemas, spec_set_t *out, diags_t *d) {
 	*out = (spec_set_t){0};
 	size_t before = d->n;
 
@@ -173,7 +174,7 @@ int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t
 	for (size_t i = 0; i < n_paths; i++) collect(paths[i], &fl, d);
 
 	spec_set_t set = {0};
-	struct load l = {.d = d, .set = &set, .incomplete = d->n > before};
+	struct load l = {.schemas = schemas, .d = d, .set = &set, .incomplete = d->n > before};
 	for (size_t i = 0; i < fl.n; i++) load_file(&l, fl.v[i]);
 	filelist_free(&fl);
 	return finish_load(&l, &set, out, before);

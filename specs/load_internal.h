@@ -17,6 +17,7 @@ struct cvm_extra {
 };
 
 struct load {
+	const spec_schemas_t *schemas;
 	diags_t *d;
 	spec_set_t *set;
 	struct provider_extra *px;
@@ -35,6 +36,17 @@ void validate_set(struct load *l);
 void spec_set_hash_all(spec_set_t *s);
 
 void provider_spec_clear(provider_spec_t *p);
+
+/* ---- the registered backends (specs/backends.c) ---- */
+
+/* "gcp, azure or manager": the flavors to offer in a message (unlisted
+ * test backends left out). Caller frees. */
+char *schema_names_expected(const spec_schemas_t *s);
+/* "a" or "an", for "a manager provider", "an azure provider". */
+const char *flavor_article(const char *flavor);
+/* vcpus within the schema's min..max, memory at least 1, then the
+ * backend's own rules (schema->check_size); see common/schema.h. */
+int spec_check_size(const backend_schema_t *b, int vcpus, int memory_gib, const char **field, char *msg, size_t n);
 void cvm_spec_clear(cvm_spec_t *c);
 
 #endif

@@ -10,23 +10,24 @@
 
 #include <jansson.h>
 
-typedef enum flavor { FLAVOR_INVALID = -1, FLAVOR_GCP = 0, FLAVOR_AZURE, FLAVOR_MANAGER, FLAVOR__COUNT } flavor_t;
+#include "common/schema.h"
 
-const char *flavor_name(flavor_t f);
-flavor_t flavor_from_name(const char *s); /* FLAVOR_INVALID if unknown */
+/* The backends a load knows, as the data they declare (common/schema.h).
+ * specs/ never asks providers/ for them: the caller hands them in (the
+ * engine passes its registry's, a test its own), so a Provider's fields,
+ * a CVM's flavor and its size are checked against whatever is registered. */
+typedef struct spec_schemas {
+	const backend_schema_t *const *v;
+	size_t n;
+} spec_schemas_t;
+
+/* The schema of that flavor, or NULL. */
+const backend_schema_t *spec_schema_for(const spec_schemas_t *s, const char *flavor);
 
 typedef struct srcpos {
 	const char *file; /* owned by the spec_set's file table */
 	int line, col;    /* 1-based */
 } srcpos_t;
-
-/* One limit table for all flavors (issue 2): the validator, the plan and the
- * backends read the same numbers. */
-typedef struct flavor_limits {
-	int min_vcpus, max_vcpus, default_vcpus;
-	int max_memory_gib, default_memory_gib;
-} flavor_limits_t;
-const flavor_limits_t *flavor_limits(flavor_t f);
 
 typedef struct label {
 	char *key, *value;
@@ -34,7 +35,8 @@ typedef struct label {
 
 typedef struct provider_spec {
 	char *name;
-	flavor_t type;
+	const char *type;                /* backend->flavor; NULL when the type is unknown */
+	const backend_schema_t *backend; /* the schema its fields were checked against */
 	srcpos_t pos;
 	/* shared */
 	char *control_plane_url;     /* optional default for the CVMs */
@@ -42,25 +44,11 @@ typedef struct provider_spec {
 	/* the engine's limits for this provider (0: the engine's default) */
 	int concurrency;            /* operations in flight at once */
 	double requests_per_second; /* mutating requests submitted per second */
-	/* gcp */
-	char *project, *zone, *credentials_file, *endpoint;
-	/* azure */
-	char *subscription, *resource_group, *location, *tenant, *client_id, *client_secret_file;
-	/* manager */
-	char **hosts;
-	size_t n_hosts;
-	char *firmware, *kernel, *initrd, *cmdline;
-	char *domain_type; /* "kvm" (default) or "qemu" */
-	char *cpu_model;   /* default "EPYC-Milan" */
-	char *network;     /* libvirt network name; optional */
-	bool vtpm;
-	int capacity_vcpus;      /* 0 = from libvirt node info */
-	int capacity_memory_gib; /* 0 = from libvirt node info */
-	char *share_dir;         /* host directory for per-CVM files; default /var/lib/cvmctl/shares */
-	bool insecure_no_sev;
 	/* The backend's own fields as JSON, named as in YAML (hosts, shareDir,
-	 * capacity.vcpus ...): what the backend is opened with and what the
-	 * state records. */
+	 * capacity.vcpus ...), checked against its schema and with its defaults
+	 * filled in (durations as integer seconds): what the backend is opened
+	 * with and what the state records. Nothing outside the backend reads
+	 * them. */
 	json_t *settings;
 } provider_spec_t;
 
@@ -72,8 +60,9 @@ typedef struct cvm_spec {
 	srcpos_t pos; /* of the document */
 	label_t *labels;
 	size_t n_labels;
-	flavor_t flavor;
-	char *provider;      /* as written (may be NULL) */
+	const char *flavor;              /* backend->flavor; NULL when unknown */
+	const backend_schema_t *backend; /* its sizes, its replace rules */
+	char *provider;                  /* as written (may be NULL) */
 	size_t provider_idx; /* resolved index into spec_set.providers */
 	int vcpus;
 	int memory_gib;
@@ -88,8 +77,9 @@ typedef struct cvm_spec {
 		int64_t renew_before_s; /* default 10d */
 	} certs;
 	bool active; /* state: active (default) | inactive */
-	/* SHA-256 over the canonical form of every field above except name
-	 * position; it is what the backends carry as their drift marker. */
+	/* SHA-256 over the canonical form (cvm_spec_canonical_json): the fields
+	 * above except name and state, and the Provider settings that reach the
+	 * CVM; it is what the backends carry as their drift marker. */
 	char hash[65];
 } cvm_spec_t;
 
@@ -124,42 +114,35 @@ void diags_free(diags_t *d);
 
 /* Loads every *.yaml / *.yml below each path (recursively, skipping hidden
  * files and directories; "-" reads standard input), then validates the whole
- * set (names, references, limits). Returns 0, or -EINVAL with every problem
- * of the load in *d (nothing partial is returned in *out then). */
-int spec_load(const char *const *paths, size_t n_paths, spec_set_t *out, diags_t *d);
+ * set (names, references, limits). Provider types and CVM flavors are the
+ * backends in `schemas` (which must outlive *out: specs point into it).
+ * Returns 0, or -EINVAL with every problem of the load in *d (nothing
+ * partial is returned in *out then). */
+int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *schemas, spec_set_t *out, diags_t *d);
 /* The same for one document stream held in memory, named `name` in
  * diagnostics (fuzzing, and callers that already read the file). */
-int spec_load_buffer(const char *name, const char *buf, size_t len, spec_set_t *out, diags_t *d);
+int spec_load_buffer(const char *name, const char *buf, size_t len, const spec_schemas_t *schemas, spec_set_t *out,
+                     diags_t *d);
 void spec_set_free(spec_set_t *s);
 
 /* The CVM's effective control-plane URL and CA file after provider defaults. */
 const char *cvm_control_plane_url(const spec_set_t *s, const cvm_spec_t *c);
 const char *cvm_control_plane_ca_file(const spec_set_t *s, const cvm_spec_t *c);
 
+/* The key of the canonical JSON that holds the CVM's Provider settings
+ * whose change reaches the CVM (schema effect FX_UPDATE / FX_REPLACE); the
+ * plan names them provider.FIELD. */
+#define CANONICAL_PROVIDER_KEY "providerSettings"
+
 /* Canonical one-line JSON of the fields that define a CVM (used for the
  * hash and recorded in the store so that a later plan can name which fields
- * changed). Caller frees. */
+ * changed), its Provider's settings that affect it included. Caller frees. */
 char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c);
 
-/* ---- additions (specs/flavors.c, specs/diags.c) ---- */
+/* ---- additions (specs/enums.c, specs/diags.c) ---- */
 
 /* Parses "debug" | "info" | "warn" | "error". Returns 0 or -EINVAL. */
 int agent_log_level_from_name(const char *s, enum agent_log_level *out);
-
-/* Memory a CVM gets when its spec names no memoryGiB: 4 GiB per vCPU on the
- * clouds (their standard shapes), the table's default on manager hosts. */
-int flavor_default_memory_gib(flavor_t f, int vcpus);
-
-/* Checks vcpus/memory against the flavor's limits and sizes. Returns 0, or
- * -EINVAL with the offending field ("vcpus" or "memoryGiB") in *field and a
- * message naming the limit in msg. */
-int flavor_check_size(flavor_t f, int vcpus, int memory_gib, const char **field, char *msg, size_t n);
-
-/* The N2D machine type for a size ("n2d-standard-8", "n2d-highmem-4",
- * "n2d-custom-8-24576"), written into buf; NULL if no N2D type fits. */
-const char *gcp_machine_type(int vcpus, int memory_gib, char *buf, size_t n);
-/* The DCasv5 size name ("Standard_DC8as_v5") into buf; NULL if none fits. */
-const char *azure_vm_size(int vcpus, int memory_gib, char *buf, size_t n);
 
 /* The text diags_print writes (sorted; one "file:line:column: field: message"
  * line each). Caller frees. */

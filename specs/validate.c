@@ -12,17 +12,16 @@ static void resolve_provider(struct load *l, size_t ci) {
 	spec_set_t *s = l->set;
 	cvm_spec_t *c = &s->cvms[ci];
 	const struct cvm_extra *x = &l->cx[ci];
-	if (c->flavor == FLAVOR_INVALID) return;
+	if (!c->backend) return;
 
 	if (c->provider) {
 		for (size_t i = 0; i < s->n_providers; i++) {
 			const provider_spec_t *p = &s->providers[i];
 			if (!p->name || strcmp(p->name, c->provider)) continue;
-			if (p->type != c->flavor && p->type != FLAVOR_INVALID)
+			if (p->backend && p->backend != c->backend)
 				diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
-				          "provider '%s' is %s %s provider, not %s", p->name,
-				          p->type == FLAVOR_AZURE ? "an" : "a", flavor_name(p->type),
-				          flavor_name(c->flavor));
+				          "provider '%s' is %s %s provider, not %s", p->name, flavor_article(p->type), p->type,
+				          c->flavor);
 			c->provider_idx = i;
 			return;
 		}
@@ -37,7 +36,7 @@ static void resolve_provider(struct load *l, size_t ci) {
 	size_t found = 0, idx = 0;
 	strbuf names = {0};
 	for (size_t i = 0; i < s->n_providers; i++) {
-		if (s->providers[i].type != c->flavor) continue;
+		if (s->providers[i].backend != c->backend) continue;
 		if (found++ == 0) idx = i;
 		sb_addf(&names, "%s'%s'", found > 1 ? ", " : "", s->providers[i].name ? s->providers[i].name : "");
 	}
@@ -46,10 +45,10 @@ static void resolve_provider(struct load *l, size_t ci) {
 	} else if (found == 0) {
 		if (!l->incomplete)
 			diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.flavor",
-			          "no %s provider is defined", flavor_name(c->flavor));
+			          "no %s provider is defined", c->flavor);
 	} else {
 		diags_add(l->d, x->flavor.file, x->flavor.line, x->flavor.col, "spec.provider",
-		          "several %s providers are defined (%s): name one in spec.provider", flavor_name(c->flavor),
+		          "several %s providers are defined (%s): name one in spec.provider", c->flavor,
 		          names.buf);
 	}
 	sb_free(&names);
@@ -106,6 +105,19 @@ const char *cvm_control_plane_ca_file(const spec_set_t *s, const cvm_spec_t *c) 
 
 static json_t *json_str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
+/* The provider's settings that reach its CVMs: every field whose change
+ * the backend rolls out to them or recreates them for. Endpoints, hosts,
+ * limits, timeouts (FX_NONE) stay out, so changing them changes no hash. */
+static json_t *settings_that_reach_cvms(const provider_spec_t *p) {
+	json_t *o = json_object();
+	if (!p || !p->backend) return o;
+	for (const field_def_t *f = p->backend->fields; f && f->name; f++) {
+		json_t *v = json_object_get(p->settings, f->name);
+		if (f->effect != FX_NONE && v) json_object_set(o, f->name, v);
+	}
+	return o;
+}
+
 char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c) {
 	const provider_spec_t *p = provider_of(s, c);
 	_cleanup_(json_decrefp) json_t *labels = json_object();
@@ -114,8 +126,8 @@ char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c) {
 	/* Every field that defines the CVM, and neither its name (the identity is
 	 * the id) nor its state (active/inactive is a lifecycle, not a shape). */
 	_cleanup_(json_decrefp) json_t *root = json_pack(
-		"{s:s, s:o, s:i, s:i, s:O, s:{s:s, s:i, s:o, s:o}, s:{s:I, s:I}}",
-		"flavor", flavor_name(c->flavor),
+		"{s:o, s:o, s:i, s:i, s:O, s:{s:s, s:i, s:o, s:o}, s:{s:I, s:I}, s:o}",
+		"flavor", json_str_or_null(c->flavor),
 		"provider", json_str_or_null(p ? p->name : c->provider),
 		"vcpus", c->vcpus,
 		"memoryGiB", c->memory_gib,
@@ -127,7 +139,8 @@ char *cvm_spec_canonical_json(const spec_set_t *s, const cvm_spec_t *c) {
 		"controlPlaneCAFile", json_str_or_null(cvm_control_plane_ca_file(s, c)),
 		"certificates",
 		"validity", (json_int_t)c->certs.validity_s,
-		"renewBefore", (json_int_t)c->certs.renew_before_s);
+		"renewBefore", (json_int_t)c->certs.renew_before_s,
+		CANONICAL_PROVIDER_KEY, settings_that_reach_cvms(p));
 	if (!root) return NULL;
 	return json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);
 }

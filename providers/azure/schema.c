@@ -2,6 +2,7 @@
  * backend's operations are not built yet; its Providers are still checked
  * offline. */
 #include "common/schema.h"
+#include "providers/azure/size.h"
 #include "providers/provider.h"
 
 static const field_def_t azure_fields[] = {
@@ -24,10 +25,14 @@ const backend_schema_t azure_schema = {
 	.flavor = "azure",
 	.place_noun = "location",
 	.fields = azure_fields,
+	.secret_file_field = "clientSecretFile",
+	/* DCasv5: Standard_DC2as_v5 .. Standard_DC96as_v5 (384 GiB) */
 	.min_vcpus = 2,
 	.max_vcpus = 96,
 	.default_vcpus = 2,
 	.default_memory_gib = azure_default_memory,
+	.check_size = azure_check_size,
+	.size_name = azure_vm_size,
 	.replace_fields = azure_replace_fields,
 	.guest_cert_dir = "/etc/cocos/certs",
 	.guest_env_file = "/etc/cocos/environment",

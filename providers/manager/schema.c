@@ -22,8 +22,8 @@ static const field_def_t capacity_fields[] = {
  * changed CPU model, network, vTPM or share directory needs a new domain
  * definition, and 9p shares are mounted at boot: all of these replace. */
 static const field_def_t manager_fields[] = {
-	{.name = "hosts", .type = FT_STRINGS, .required = true, .effect = FX_NONE,
-	 .doc = "libvirt URIs of the SEV-SNP hosts; CVMs are placed across them"},
+	{.name = "hosts", .type = FT_STRINGS, .required = true, .effect = FX_NONE, .noun = "host",
+	 .what = "a list of libvirt URIs", .doc = "libvirt URIs of the SEV-SNP hosts; CVMs are placed across them"},
 	{.name = "firmware", .type = FT_STRING, .effect = FX_REPLACE,
 	 .doc = "OVMF AmdSev build, loaded as rom (required unless insecureNoSEV)"},
 	{.name = "kernel", .type = FT_STRING, .required = true, .effect = FX_REPLACE, .doc = "guest kernel (bzImage)"},
@@ -59,15 +59,13 @@ static int manager_default_memory(int vcpus) {
 	return 16;
 }
 
+#define MANAGER_MAX_MEMORY_GIB 30 /* the guest runs from RAM; the hosts are shared */
+
 static int manager_check_size(int vcpus, int memory_gib, const char **field, char *msg, size_t n) {
-	if (vcpus < 1 || vcpus > 64) {
-		*field = "vcpus";
-		snprintf(msg, n, "%d vCPUs is outside the manager limits (1-64)", vcpus);
-		return -EINVAL;
-	}
-	if (memory_gib < 1 || memory_gib > 30) {
+	(void)vcpus; /* within min_vcpus..max_vcpus: any count will do */
+	if (memory_gib > MANAGER_MAX_MEMORY_GIB) {
 		*field = "memoryGiB";
-		snprintf(msg, n, "%d GiB is outside the manager limits (1-30 GiB: the guest runs from RAM)", memory_gib);
+		snprintf(msg, n, "memoryGiB %d is above the manager maximum of %d", memory_gib, MANAGER_MAX_MEMORY_GIB);
 		return -EINVAL;
 	}
 	return 0;

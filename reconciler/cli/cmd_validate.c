@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/cli/cli.h"
+#include "reconciler/schemas.h"
 #include "specs/spec.h"
 
 int cmd_validate(int argc, char **argv) {
@@ -30,7 +31,7 @@ int cmd_validate(int argc, char **argv) {
 
 	spec_set_t s = {0};
 	diags_t d = {0};
-	if (spec_load(paths, n_paths, &s, &d) < 0) {
+	if (spec_load(paths, n_paths, engine_schemas(), &s, &d) < 0) {
 		diags_print(&d);
 		fprintf(stderr, "%zu problem%s found\n", d.n, d.n == 1 ? "" : "s");
 		diags_free(&d);

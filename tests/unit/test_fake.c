@@ -20,6 +20,7 @@
 #include "providers/fake/fake.h"
 #include "providers/provider.h"
 #include "specs/spec.h"
+#include "reconciler/schemas.h"
 
 #define INST "0d1e2f30-4152-4637-8899-aabbccddeeff"
 #define ID1 "11111111-1111-4111-8111-111111111111"
@@ -201,7 +202,7 @@ static void test_spec_level(void **state) {
 	                          "  world: t1\n";
 	spec_set_t s = {0};
 	diags_t d = {0};
-	int r = spec_load_buffer("fake.yaml", doc, sizeof doc - 1, &s, &d);
+	int r = spec_load_buffer("fake.yaml", doc, sizeof doc - 1, engine_schemas(), &s, &d);
 	if (r < 0) {
 		bool flavor_unknown = false;
 		for (size_t i = 0; i < d.n; i++)

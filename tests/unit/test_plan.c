@@ -31,7 +31,6 @@ enum { P_LAB, P_GCP, N_PROV };
 
 typedef struct fx {
 	provider_spec_t provs[N_PROV];
-	char *lab_hosts[2];
 	cvm_spec_t cvms[MAXN];
 	char *files[1];
 	spec_set_t specs;
@@ -65,15 +64,25 @@ static const char *old_id(unsigned i) {
 static int setup(void **state) {
 	fx_t *f = xcalloc(1, sizeof *f);
 	f->files[0] = "specs/cvms.yaml";
-	f->lab_hosts[0] = H1;
-	f->lab_hosts[1] = H2;
-	f->provs[P_LAB] = (provider_spec_t){.name = "lab", .type = FLAVOR_MANAGER, .hosts = f->lab_hosts, .n_hosts = 2};
-	f->provs[P_GCP] = (provider_spec_t){.name = "gcp-prod", .type = FLAVOR_GCP, .project = "acme", .zone = ZONE};
+	/* The settings as the loader leaves them: the backend's fields, with
+	 * the schema's defaults. */
+	json_t *lab = json_pack("{s:[s,s], s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:{s:i, s:i}, s:i, s:i}", "hosts", H1,
+	                        H2, "firmware", "/fw/OVMF.amdsev.fd", "kernel", "/guest/bzImage", "initrd", "/guest/initrd",
+	                        "cmdline", "quiet console=null", "domainType", "kvm", "cpuModel", "EPYC-Milan", "network",
+	                        "default", "vtpm", 0, "insecureNoSEV", 0, "capacity", "vcpus", 64, "memoryGiB", 128,
+	                        "connectTimeout", 10, "callTimeout", 20);
+	json_t *gcp = json_pack("{s:s, s:s, s:s, s:s}", "project", "acme", "zone", ZONE, "credentialsFile", "/sa.json",
+	                        "endpoint", "https://compute.googleapis.com/compute/v1");
+	assert_non_null(lab);
+	assert_non_null(gcp);
+	f->provs[P_LAB] = (provider_spec_t){.name = "lab", .type = "manager", .backend = &manager_schema, .settings = lab};
+	f->provs[P_GCP] = (provider_spec_t){.name = "gcp-prod", .type = "gcp", .backend = &gcp_schema, .settings = gcp};
 	f->specs = (spec_set_t){.providers = f->provs, .n_providers = N_PROV, .cvms = f->cvms, .files = f->files, .n_files = 1};
 	for (int i = 0; i < N_PROV; i++) {
 		f->obs[i].v = f->observed[i];
 		f->obs[i].unknown = f->unknown[i];
-		f->views[i] = (provider_view_t){.name = f->provs[i].name, .flavor = flavor_name(f->provs[i].type), .obs = &f->obs[i]};
+		f->views[i] = (provider_view_t){.name = f->provs[i].name, .flavor = f->provs[i].type,
+		                                .schema = f->provs[i].backend, .obs = &f->obs[i]};
 	}
 	f->n_views = N_PROV;
 	f->n_new_ids = MAXN;
@@ -86,6 +95,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
 	fx_t *f = *state;
 	plan_free(&f->plan);
+	for (int i = 0; i < N_PROV; i++) json_decref(f->provs[i].settings);
 	for (size_t i = 0; i < f->n_keep; i++) free(f->keep[i]);
 	free(f);
 	return 0;
@@ -99,6 +109,7 @@ static cvm_spec_t *add_cvm(fx_t *f, const char *name, int prov) {
 		.name = (char *)name,
 		.pos = {.file = f->files[0], .line = (int)(12 * i + 1), .col = 1},
 		.flavor = f->provs[prov].type,
+		.backend = f->provs[prov].backend,
 		.provider = f->provs[prov].name,
 		.provider_idx = (size_t)prov,
 		.vcpus = 8,
@@ -126,7 +137,7 @@ static cvm_record_t *add_record(fx_t *f, cvm_spec_t *c, const char *id, const ch
 	*r = (cvm_record_t){
 		.name = c->name,
 		.scope = (char *)scope,
-		.flavor = (char *)flavor_name(c->flavor),
+		.flavor = (char *)c->flavor,
 		.provider = f->provs[c->provider_idx].name,
 		.placement = (char *)placement,
 		.status = st,
@@ -464,7 +475,8 @@ static void test_provider_change_is_a_replace(void **state) {
 	converge(f, c, old_id(1));
 	c->provider_idx = P_GCP;
 	c->provider = "gcp-prod";
-	c->flavor = FLAVOR_GCP;
+	c->flavor = "gcp";
+	c->backend = &gcp_schema;
 	f->in.allow_replace = true;
 	assert_int_equal(run_plan(f), 0);
 	const action_t *a = only(&f->plan, "web");
@@ -474,6 +486,190 @@ static void test_provider_change_is_a_replace(void **state) {
 	assert_string_equal(a->provider, "gcp-prod");
 	assert_non_null(a->observed); /* the old resource, for apply to remove */
 	assert_string_equal(a->observed->placement, H2);
+}
+
+/* ---- Provider changes reach its CVMs ---- */
+
+static void set_setting(fx_t *f, int prov, const char *key, json_t *v) {
+	assert_int_equal(json_object_set_new(f->provs[prov].settings, key, v), 0);
+}
+
+static void test_provider_kernel_change_replaces_each_of_its_cvms(void **state) {
+	fx_t *f = *state;
+	converge(f, add_cvm(f, "lab-1", P_LAB), old_id(1));
+	converge(f, add_cvm(f, "lab-2", P_LAB), old_id(2));
+	converge(f, add_cvm(f, "cloud", P_GCP), old_id(3));
+	set_setting(f, P_LAB, "kernel", json_string("/guest/bzImage-6.8"));
+	assert_int_equal(run_plan(f), 0);
+	const char *names[] = {"lab-1", "lab-2"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const action_t *a = only(&f->plan, names[i]);
+		assert_kind(a, ACT_REPLACE);
+		assert_int_equal(a->n_fields, 1);
+		assert_string_equal(a->fields[0], "provider.kernel");
+		assert_contains(a->reason, "provider.kernel cannot change in place");
+		assert_true(a->refused);
+		assert_string_equal(a->refusal, "replacing needs --allow-replace");
+	}
+	assert_kind(only(&f->plan, "cloud"), ACT_NOOP); /* another provider */
+	assert_true(f->plan.refused);
+	assert_int_equal(f->plan.n_changes, 0);
+
+	f->in.allow_replace = true;
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "lab-1");
+	assert_kind(a, ACT_REPLACE);
+	assert_false(a->refused);
+	assert_string_equal(a->id, old_id(1));
+	assert_int_equal(f->plan.n_changes, 2);
+	assert_false(f->plan.refused);
+}
+
+static void test_provider_network_and_share_dir_replace(void **state) {
+	fx_t *f = *state;
+	converge(f, add_cvm(f, "web", P_LAB), old_id(1));
+	set_setting(f, P_LAB, "network", json_string("lab-net"));
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_REPLACE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "provider.network");
+
+	/* a share directory set where there was none: the 9p mount moves */
+	f->n_recs = 0;
+	f->obs[P_LAB].n = 0;
+	converge(f, &f->cvms[0], old_id(1));
+	set_setting(f, P_LAB, "shareDir", json_string("/srv/shares"));
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "web");
+	assert_kind(a, ACT_REPLACE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "provider.shareDir");
+
+	/* a cloud's zone, too */
+	converge(f, add_cvm(f, "cloud", P_GCP), old_id(2));
+	set_setting(f, P_GCP, "zone", json_string("europe-west4-b"));
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "cloud");
+	assert_kind(a, ACT_REPLACE);
+	assert_string_equal(a->fields[0], "provider.zone");
+}
+
+/* Hosts, capacity and timeouts only change later calls (FX_NONE): no CVM
+ * is touched, and neither is one by a new cloud endpoint. */
+static void test_provider_fields_without_effect_change_nothing(void **state) {
+	fx_t *f = *state;
+	converge(f, add_cvm(f, "web", P_LAB), old_id(1));
+	converge(f, add_cvm(f, "cloud", P_GCP), old_id(2));
+	set_setting(f, P_LAB, "hosts", json_pack("[s,s,s]", H1, H2, "qemu+ssh://h3/system"));
+	set_setting(f, P_LAB, "capacity", json_pack("{s:i}", "vcpus", 8));
+	set_setting(f, P_LAB, "connectTimeout", json_integer(30));
+	set_setting(f, P_GCP, "endpoint", json_string("http://localhost:8080/compute/v1"));
+	assert_int_equal(run_plan(f), 0);
+	assert_kind(only(&f->plan, "web"), ACT_NOOP);
+	assert_kind(only(&f->plan, "cloud"), ACT_NOOP);
+	assert_string_equal(only(&f->plan, "web")->reason, "up to date");
+	assert_int_equal(f->plan.n_changes, 0);
+}
+
+static void test_labels_with_provider_noise_is_an_update(void **state) {
+	fx_t *f = *state;
+	cvm_spec_t *c = add_cvm(f, "web", P_LAB);
+	label_t before[] = {{"team", "data"}}, after[] = {{"team", "web"}};
+	c->labels = before;
+	c->n_labels = 1;
+	converge(f, c, old_id(1));
+	c->labels = after;
+	set_setting(f, P_LAB, "callTimeout", json_integer(60));
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_UPDATE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "metadata.labels.team");
+}
+
+/* A record written before the canonical form carried the Provider's
+ * settings: every CVM's hash changes once, and that first pass rewrites
+ * the markers in place. Nothing is replaced, not even for a setting that
+ * would replace (it cannot be told apart from the upgrade). */
+static void test_old_format_record_is_updated_not_replaced(void **state) {
+	fx_t *f = *state;
+	cvm_spec_t *c = add_cvm(f, "web", P_LAB);
+	cvm_record_t *r = converge(f, c, old_id(1));
+	json_t *old = json_loads(r->spec_json, 0, NULL);
+	assert_non_null(old);
+	assert_int_equal(json_object_del(old, CANONICAL_PROVIDER_KEY), 0);
+	r->spec_json = keep(f, json_dumps(old, JSON_SORT_KEYS | JSON_COMPACT));
+	json_decref(old);
+	char old_hash[65];
+	sha256_hex(r->spec_json, strlen(r->spec_json), old_hash);
+	r->spec_hash = keep(f, xstrdup(old_hash));
+	f->observed[P_LAB][0].spec_hash = r->spec_hash;
+
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_UPDATE);
+	assert_int_equal(a->n_fields, 0);
+	assert_contains(a->reason, "spec hash");
+	assert_false(a->refused);
+	assert_false(f->plan.refused);
+
+	set_setting(f, P_LAB, "kernel", json_string("/guest/bzImage-6.8"));
+	assert_int_equal(run_plan(f), 0);
+	assert_kind(only(&f->plan, "web"), ACT_UPDATE);
+
+	/* what did change in the CVM's own fields is still named */
+	c->agent.log_level = AGENT_LOG_DEBUG;
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "web");
+	assert_kind(a, ACT_UPDATE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "spec.agent.logLevel");
+}
+
+/* What forces a replace is the backend's to say: a schema with an
+ * FX_UPDATE field and without spec.memoryGiB among its replace_fields. */
+static const field_def_t live_fields[] = {
+	{.name = "motd", .type = FT_STRING, .effect = FX_UPDATE},
+	{.name = "image", .type = FT_STRING, .effect = FX_REPLACE},
+	{0},
+};
+static const char *const live_replace[] = {"spec.vcpus", NULL};
+static const backend_schema_t live_schema = {
+	.flavor = "manager", .place_noun = "rack", .fields = live_fields, .replace_fields = live_replace,
+};
+
+static void test_schema_decides_update_or_replace(void **state) {
+	fx_t *f = *state;
+	f->provs[P_LAB].backend = &live_schema;
+	f->views[P_LAB].schema = &live_schema;
+	json_decref(f->provs[P_LAB].settings);
+	f->provs[P_LAB].settings = json_pack("{s:s, s:s}", "motd", "hello", "image", "v1");
+	cvm_spec_t *c = add_cvm(f, "web", P_LAB);
+	converge(f, c, old_id(1));
+
+	set_setting(f, P_LAB, "motd", json_string("goodbye"));
+	c->memory_gib = 32; /* resizable in place on this backend */
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_UPDATE);
+	assert_true(has_field(a, "provider.motd"));
+	assert_true(has_field(a, "spec.memoryGiB"));
+
+	set_setting(f, P_LAB, "image", json_string("v2"));
+	assert_int_equal(run_plan(f), 0);
+	a = only(&f->plan, "web");
+	assert_kind(a, ACT_REPLACE);
+	assert_int_equal(a->n_fields, 1);
+	assert_string_equal(a->fields[0], "provider.image");
+
+	/* and the placement noun is the schema's too */
+	f->n_recs = 0;
+	f->obs[P_LAB].n = 0;
+	add_record(f, c, old_id(1), "default", ST_RUNNING, H1);
+	mark_unknown(f, P_LAB, H1, "no route");
+	assert_int_equal(run_plan(f), 0);
+	assert_contains(only(&f->plan, "web")->reason, "rack " H1 " could not be observed");
 }
 
 /* ---- unknown is not absent ---- */
@@ -921,6 +1117,12 @@ int main(void) {
 		T(test_without_recorded_spec_the_resource_decides),
 		T(test_interrupted_replace_is_resumed),
 		T(test_provider_change_is_a_replace),
+		T(test_provider_kernel_change_replaces_each_of_its_cvms),
+		T(test_provider_network_and_share_dir_replace),
+		T(test_provider_fields_without_effect_change_nothing),
+		T(test_labels_with_provider_noise_is_an_update),
+		T(test_old_format_record_is_updated_not_replaced),
+		T(test_schema_decides_update_or_replace),
 		T(test_unknown_host_acts_only_on_known_hosts),
 		T(test_unknown_provider_creates_and_deletes_nothing),
 		T(test_adopts_owned_resource_without_record),

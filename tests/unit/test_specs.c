@@ -18,6 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "providers/provider.h"
 #include "specs/spec.h"
 
 #define FIX "tests/fixtures/specs/"
@@ -35,6 +36,31 @@ static void golden_compare(const char *name, const char *text) {
 	int r = read_file(path, &want, NULL);
 	if (r < 0) fail_msg("missing golden file %s (run with UPDATE_GOLDEN=1)", path);
 	if (strcmp(want, text)) fail_msg("%s differs:\n--- want\n%s--- got\n%s", path, want, text);
+}
+
+/* The built-in backends, handed to the loader the way the engine hands its
+ * registry's (the fake backend stays out: the goldens read the same in
+ * every build). */
+static const backend_schema_t *const builtin[] = {&gcp_schema, &azure_schema, &manager_schema};
+static const spec_schemas_t schemas = {builtin, ARRAY_SIZE(builtin)};
+
+static const char *setting(const provider_spec_t *p, const char *key) {
+	return json_string_value(json_object_get(p->settings, key));
+}
+
+static json_int_t setting_int(const provider_spec_t *p, const char *path) {
+	json_t *v = p->settings;
+	_cleanup_free_ char *copy = xstrdup(path);
+	for (char *save = NULL, *k = strtok_r(copy, ".", &save); k; k = strtok_r(NULL, ".", &save))
+		v = json_object_get(v, k);
+	if (!json_is_integer(v)) fail_msg("%s is not an integer setting of %s", path, p->name);
+	return json_integer_value(v);
+}
+
+/* The backend's own name for the CVM's size. */
+static char *size_name(const cvm_spec_t *c) {
+	assert_non_null(c->backend->size_name);
+	return c->backend->size_name(c->vcpus, c->memory_gib);
 }
 
 static const cvm_spec_t *find_cvm(const spec_set_t *s, const char *name, bool active) {
@@ -57,7 +83,7 @@ static const char *label(const cvm_spec_t *c, const char *key) {
 
 static int load1(const char *path, spec_set_t *s, diags_t *d) {
 	const char *paths[] = {path};
-	return spec_load(paths, 1, s, d);
+	return spec_load(paths, 1, &schemas, s, d);
 }
 
 /* Loads a path that must fail; returns the formatted diagnostics and checks
@@ -97,53 +123,64 @@ static void test_good_tree(void **state) {
 
 	const provider_spec_t *g = find_provider(&s, "gcp-prod");
 	assert_non_null(g);
-	assert_int_equal(g->type, FLAVOR_GCP);
-	assert_string_equal(g->project, "acme-cc");
-	assert_string_equal(g->zone, "europe-west4-a");
-	assert_string_equal(g->credentials_file, "/etc/cvmctl/gcp-sa.json");
-	assert_string_equal(g->endpoint, "https://compute.googleapis.com/compute/v1");
+	assert_ptr_equal(g->backend, &gcp_schema);
+	assert_string_equal(g->type, "gcp");
+	assert_string_equal(setting(g, "project"), "acme-cc");
+	assert_string_equal(setting(g, "zone"), "europe-west4-a");
+	assert_string_equal(setting(g, "credentialsFile"), "/etc/cvmctl/gcp-sa.json");
+	assert_string_equal(setting(g, "endpoint"), "https://compute.googleapis.com/compute/v1");
 	assert_string_equal(g->pos.file, FIX "good/providers/all.yaml");
 	assert_int_equal(g->pos.line, 1);
 
 	const provider_spec_t *a = find_provider(&s, "azure-prod");
 	assert_non_null(a);
-	assert_int_equal(a->type, FLAVOR_AZURE);
-	assert_string_equal(a->subscription, "00000000-0000-0000-0000-000000000000");
-	assert_string_equal(a->resource_group, "cvms");
-	assert_string_equal(a->location, "westeurope");
-	assert_string_equal(a->tenant, "00000000-0000-0000-0000-000000000001");
-	assert_string_equal(a->client_id, "00000000-0000-0000-0000-000000000002");
-	assert_string_equal(a->client_secret_file, "/etc/cvmctl/azure-secret");
+	assert_ptr_equal(a->backend, &azure_schema);
+	assert_string_equal(setting(a, "subscription"), "00000000-0000-0000-0000-000000000000");
+	assert_string_equal(setting(a, "resourceGroup"), "cvms");
+	assert_string_equal(setting(a, "location"), "westeurope");
+	assert_string_equal(setting(a, "tenant"), "00000000-0000-0000-0000-000000000001");
+	assert_string_equal(setting(a, "clientId"), "00000000-0000-0000-0000-000000000002");
+	assert_string_equal(setting(a, "clientSecretFile"), "/etc/cvmctl/azure-secret");
+	assert_string_equal(a->control_plane_url, "prism.azure.example.com:7018");
+	assert_null(json_object_get(a->settings, "controlPlaneURL")); /* shared fields are not the backend's */
 	assert_int_equal(a->pos.line, 11);
 
 	const provider_spec_t *m = find_provider(&s, "lab");
 	assert_non_null(m);
-	assert_int_equal(m->type, FLAVOR_MANAGER);
-	assert_int_equal(m->n_hosts, 2);
-	assert_string_equal(m->hosts[0], "qemu+ssh://snp-host-1/system");
-	assert_string_equal(m->hosts[1], "qemu+ssh://snp-host-2/system");
-	assert_string_equal(m->firmware, "/usr/share/ovmf/OVMF.amdsev.fd");
-	assert_string_equal(m->kernel, "/srv/cvm-guest/bzImage");
-	assert_string_equal(m->initrd, "/srv/cvm-guest/rootfs.cpio.gz");
-	assert_null(m->cmdline);
-	assert_string_equal(m->domain_type, "kvm");
-	assert_string_equal(m->cpu_model, "EPYC-Milan");
+	assert_ptr_equal(m->backend, &manager_schema);
+	json_t *hosts = json_object_get(m->settings, "hosts");
+	assert_int_equal(json_array_size(hosts), 2);
+	assert_string_equal(json_string_value(json_array_get(hosts, 0)), "qemu+ssh://snp-host-1/system");
+	assert_string_equal(json_string_value(json_array_get(hosts, 1)), "qemu+ssh://snp-host-2/system");
+	assert_string_equal(setting(m, "firmware"), "/usr/share/ovmf/OVMF.amdsev.fd");
+	assert_string_equal(setting(m, "kernel"), "/srv/cvm-guest/bzImage");
+	assert_string_equal(setting(m, "initrd"), "/srv/cvm-guest/rootfs.cpio.gz");
+	/* the schema's defaults are filled in */
+	assert_string_equal(setting(m, "cmdline"), "quiet console=null");
+	assert_string_equal(setting(m, "domainType"), "kvm");
+	assert_string_equal(setting(m, "cpuModel"), "EPYC-Milan");
+	assert_string_equal(setting(m, "network"), "default");
+	assert_int_equal(setting_int(m, "connectTimeout"), 10);
+	assert_int_equal(setting_int(m, "callTimeout"), 20);
 	/* No default in the spec: the backend puts shares below the state directory. */
-	assert_null(m->share_dir);
-	assert_true(m->vtpm);
-	assert_false(m->insecure_no_sev);
-	assert_int_equal(m->capacity_vcpus, 32);
-	assert_int_equal(m->capacity_memory_gib, 64);
+	assert_null(json_object_get(m->settings, "shareDir"));
+	assert_true(json_is_true(json_object_get(m->settings, "vtpm")));
+	assert_true(json_is_false(json_object_get(m->settings, "insecureNoSEV")));
+	assert_int_equal(setting_int(m, "capacity.vcpus"), 32);
+	assert_int_equal(setting_int(m, "capacity.memoryGiB"), 64);
+	assert_int_equal(m->concurrency, 0); /* the engine's default */
+	assert_true(m->requests_per_second == 0);
 
-	char buf[64];
 	const cvm_spec_t *c = find_cvm(&s, "analytics-01", true);
 	assert_non_null(c);
-	assert_int_equal(c->flavor, FLAVOR_GCP);
+	assert_ptr_equal(c->backend, &gcp_schema);
+	assert_string_equal(c->flavor, "gcp");
 	assert_string_equal(c->provider, "gcp-prod");
 	assert_ptr_equal(&s.providers[c->provider_idx], g);
 	assert_int_equal(c->vcpus, 8);
 	assert_int_equal(c->memory_gib, 32);
-	assert_string_equal(gcp_machine_type(c->vcpus, c->memory_gib, buf, sizeof buf), "n2d-standard-8");
+	_cleanup_free_ char *type = size_name(c);
+	assert_string_equal(type, "n2d-standard-8");
 	assert_int_equal(c->n_labels, 1);
 	assert_string_equal(label(c, "team"), "data");
 	assert_int_equal(c->agent.log_level, AGENT_LOG_INFO);
@@ -162,9 +199,10 @@ static void test_good_tree(void **state) {
 	assert_non_null(c);
 	assert_null(c->provider);
 	assert_ptr_equal(&s.providers[c->provider_idx], a);
-	assert_int_equal(c->vcpus, flavor_limits(FLAVOR_AZURE)->default_vcpus);
-	assert_int_equal(c->memory_gib, flavor_limits(FLAVOR_AZURE)->default_memory_gib);
-	assert_string_equal(azure_vm_size(c->vcpus, c->memory_gib, buf, sizeof buf), "Standard_DC2as_v5");
+	assert_int_equal(c->vcpus, azure_schema.default_vcpus);
+	assert_int_equal(c->memory_gib, azure_schema.default_memory_gib(azure_schema.default_vcpus));
+	_cleanup_free_ char *vm_size = size_name(c);
+	assert_string_equal(vm_size, "Standard_DC2as_v5");
 	assert_int_equal(c->n_labels, 0);
 	assert_string_equal(cvm_control_plane_url(&s, c), "prism.azure.example.com:7018");
 	assert_int_equal(c->agent.log_level, AGENT_LOG_INFO);
@@ -185,13 +223,14 @@ static void test_good_tree(void **state) {
 	/* An inactive CVM may share an active one's name. */
 	const cvm_spec_t *old = find_cvm(&s, "lab-worker-1", false);
 	assert_non_null(old);
-	assert_int_equal(old->vcpus, flavor_limits(FLAVOR_MANAGER)->default_vcpus);
-	assert_int_equal(old->memory_gib, flavor_limits(FLAVOR_MANAGER)->default_memory_gib);
+	assert_int_equal(old->vcpus, manager_schema.default_vcpus);
+	assert_int_equal(old->memory_gib, manager_schema.default_memory_gib(manager_schema.default_vcpus));
 	assert_string_not_equal(old->hash, c->hash);
 
 	c = find_cvm(&s, "custom-gcp", true);
 	assert_non_null(c);
-	assert_string_equal(gcp_machine_type(c->vcpus, c->memory_gib, buf, sizeof buf), "n2d-custom-16-24576");
+	_cleanup_free_ char *custom = size_name(c);
+	assert_string_equal(custom, "n2d-custom-16-24576");
 
 	c = find_cvm(&s, "merged", true);
 	assert_non_null(c);
@@ -307,7 +346,7 @@ static void test_alias_bomb_fast(void **state) {
 	spec_set_t s;
 	diags_t d = {0};
 	assert_int_equal(load1(p, &s, &d), 0);
-	assert_string_equal(s.providers[0].initrd, "/k");
+	assert_string_equal(setting(&s.providers[0], "initrd"), "/k");
 	spec_set_free(&s);
 	diags_free(&d);
 	unlink(p);
@@ -369,7 +408,7 @@ static void test_stdin(void **state) {
 	const char *paths[] = {"-", FIX "good/cvms"};
 	spec_set_t s;
 	diags_t d = {0};
-	assert_int_equal(spec_load(paths, 2, &s, &d), 0);
+	assert_int_equal(spec_load(paths, 2, &schemas, &s, &d), 0);
 	assert_string_equal(s.files[0], "<stdin>");
 	assert_string_equal(s.providers[0].pos.file, "<stdin>");
 	assert_int_equal(s.n_cvms, 6);
@@ -389,7 +428,7 @@ static void test_nothing_partial(void **state) {
 	const char *paths[] = {FIX "good", FIX "bad/limits.yaml"};
 	spec_set_t s;
 	diags_t d = {0};
-	assert_int_equal(spec_load(paths, 2, &s, &d), -EINVAL);
+	assert_int_equal(spec_load(paths, 2, &schemas, &s, &d), -EINVAL);
 	assert_int_equal(s.n_cvms + s.n_providers + s.n_files, 0);
 	assert_null(s.cvms);
 	/* both trees define "lab": the duplicate is found across files */
@@ -446,50 +485,245 @@ static void test_hash(void **state) {
 	assert_string_equal(base, inactive);
 }
 
-/* ---- the flavor table ---- */
+/* ---- Provider fields against the schema ---- */
 
-static void test_flavor_sizes(void **state) {
+/* Loads one document stream; returns the diagnostics text ("" when it
+ * loaded), and the set in *s when it loaded. */
+static char *load_text(const spec_schemas_t *with, const char *text, spec_set_t *s) {
+	diags_t d = {0};
+	spec_set_t tmp;
+	int r = spec_load_buffer("t.yaml", text, strlen(text), with, s ? s : &tmp, &d);
+	if (r == 0 && !s) spec_set_free(&tmp);
+	char *out = diags_format(&d);
+	assert_int_equal(r == 0, d.n == 0);
+	diags_free(&d);
+	return out;
+}
+
+#define LAB_HEAD "apiVersion: cvmctl/v1\nkind: Provider\nmetadata: {name: lab}\nspec:\n  type: manager\n"
+#define LAB_OK LAB_HEAD "  hosts: [qemu:///system]\n  firmware: /f\n  kernel: /k\n  initrd: /i\n"
+
+static void assert_has_line(const char *text, const char *line) {
+	if (!strstr(text, line)) fail_msg("no \"%s\" in:\n%s", line, text);
+}
+
+static void test_provider_fields(void **state) {
 	(void)state;
-	char buf[64];
-	static const struct {
-		int vcpus, mem;
-		const char *want; /* NULL: no N2D type */
-	} gcp[] = {
-		{2, 8, "n2d-standard-2"},     {224, 896, "n2d-standard-224"}, {4, 32, "n2d-highmem-4"},
-		{96, 768, "n2d-highmem-96"},  {128, 1024, NULL},              {224, 224, "n2d-highcpu-224"},
-		{8, 4, "n2d-custom-8-4096"},  {8, 3, NULL},                   {8, 64, "n2d-highmem-8"},
-		{8, 65, NULL},                {6, 24, NULL},                  {128, 200, NULL},
-		{3, 6, NULL},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(gcp); i++) {
-		const char *got = gcp_machine_type(gcp[i].vcpus, gcp[i].mem, buf, sizeof buf);
-		if (!gcp[i].want) {
-			if (got) fail_msg("%d/%d: got %s, want none", gcp[i].vcpus, gcp[i].mem, got);
-		} else if (!got || strcmp(got, gcp[i].want)) {
-			fail_msg("%d/%d: got %s, want %s", gcp[i].vcpus, gcp[i].mem, got ? got : "none", gcp[i].want);
-		}
-	}
-	assert_string_equal(azure_vm_size(96, 384, buf, sizeof buf), "Standard_DC96as_v5");
-	assert_null(azure_vm_size(8, 16, buf, sizeof buf));
-	assert_null(azure_vm_size(128, 512, buf, sizeof buf));
+	spec_set_t s;
+	_cleanup_free_ char *ok = load_text(&schemas, LAB_OK "  connectTimeout: 1m\n  insecureNoSEV: false\n", &s);
+	assert_string_equal(ok, "");
+	assert_int_equal(setting_int(&s.providers[0], "connectTimeout"), 60); /* durations are seconds */
+	spec_set_free(&s);
 
-	const char *field;
-	char msg[256];
-	assert_int_equal(flavor_check_size(FLAVOR_GCP, 300, 1200, &field, msg, sizeof msg), -EINVAL);
-	assert_string_equal(field, "vcpus");
-	assert_string_equal(msg, "vcpus 300 is above the gcp maximum of 224");
-	assert_int_equal(flavor_check_size(FLAVOR_AZURE, 8, 16, &field, msg, sizeof msg), -EINVAL);
-	assert_string_equal(field, "memoryGiB");
-	assert_int_equal(flavor_check_size(FLAVOR_MANAGER, 64, 30, &field, msg, sizeof msg), 0);
-	assert_int_equal(flavor_check_size(FLAVOR_MANAGER, 65, 30, &field, msg, sizeof msg), -EINVAL);
-	/* every default is itself a valid size */
-	for (int f = 0; f < FLAVOR__COUNT; f++) {
-		const flavor_limits_t *l = flavor_limits((flavor_t)f);
-		assert_int_equal(flavor_check_size((flavor_t)f, l->default_vcpus, l->default_memory_gib, &field, msg, sizeof msg), 0);
-		assert_int_equal(flavor_from_name(flavor_name((flavor_t)f)), f);
-	}
-	assert_null(flavor_limits(FLAVOR_INVALID));
-	assert_int_equal(flavor_from_name("aws"), FLAVOR_INVALID);
+	/* Without SEV there is no firmware to require. */
+	_cleanup_free_ char *nosev = load_text(&schemas,
+	                                       LAB_HEAD "  hosts: [qemu:///system]\n  kernel: /k\n  initrd: /i\n"
+	                                                "  insecureNoSEV: true\n",
+	                                       NULL);
+	assert_string_equal(nosev, "");
+
+	_cleanup_free_ char *bad = load_text(&schemas,
+	                                     LAB_OK "  connectTimeout: 10 seconds\n  callTimeout: 1h\n"
+	                                            "  capacity: {vcpu: 3, memoryGiB: 0}\n  cpumodel: x\n"
+	                                            "  firmware: [/f]\n",
+	                                     NULL);
+	assert_has_line(bad, "t.yaml:10:19: spec.connectTimeout: '10 seconds' is not a duration");
+	assert_has_line(bad, "t.yaml:11:16: spec.callTimeout: must be at most 10m\n");
+	assert_has_line(bad, "t.yaml:12:14: spec.capacity.vcpu: unknown field (did you mean 'vcpus'?)\n");
+	assert_has_line(bad, "t.yaml:12:34: spec.capacity.memoryGiB: must be at least 1\n");
+	assert_has_line(bad, "t.yaml:13:3: spec.cpumodel: unknown field (did you mean 'cpuModel'?)\n");
+	assert_has_line(bad, "t.yaml:14:3: spec.firmware: duplicate key (first at line 7 column 3)\n");
+	/* the duplicate is not read, and the firmware given first satisfies the check */
+	assert_null(strstr(bad, "required unless"));
+
+	/* A wrongly typed firmware is one mistake, not two. */
+	_cleanup_free_ char *typed = load_text(&schemas,
+	                                       LAB_HEAD "  hosts: [qemu:///system]\n  firmware: {a: b}\n"
+	                                                "  kernel: /k\n  initrd: /i\n",
+	                                       NULL);
+	assert_string_equal(typed, "t.yaml:7:13: spec.firmware: expected a string, got a mapping\n");
+}
+
+static void test_shared_limits(void **state) {
+	(void)state;
+	spec_set_t s;
+	_cleanup_free_ char *ok = load_text(&schemas, LAB_OK "  concurrency: 4\n  requestsPerSecond: 2.5\n", &s);
+	assert_string_equal(ok, "");
+	assert_int_equal(s.providers[0].concurrency, 4);
+	assert_true(s.providers[0].requests_per_second == 2.5);
+	/* the engine's, not the backend's */
+	assert_null(json_object_get(s.providers[0].settings, "concurrency"));
+	assert_null(json_object_get(s.providers[0].settings, "requestsPerSecond"));
+	spec_set_free(&s);
+
+	_cleanup_free_ char *bad = load_text(&schemas,
+	                                     LAB_OK "  concurrency: 0\n  requestsPerSecond: 0\n---\n" LAB_OK
+	                                            "  concurrency: \"4\"\n  requestsPerSecond: fast\n"
+	                                            "  concurency: 2\n",
+	                                     NULL);
+	assert_has_line(bad, "t.yaml:10:16: spec.concurrency: concurrency 0 is outside 1..256\n");
+	assert_has_line(bad, "t.yaml:11:22: spec.requestsPerSecond: requestsPerSecond must be greater than 0, not 0\n");
+	assert_has_line(bad, "t.yaml:22:16: spec.concurrency: expected an integer, got the string \"4\"\n");
+	assert_has_line(bad, "t.yaml:23:22: spec.requestsPerSecond: expected a number, got 'fast'\n");
+	assert_has_line(bad, "t.yaml:24:3: spec.concurency: unknown field (did you mean 'concurrency'?)\n");
+}
+
+#define CVM_DOC "---\napiVersion: cvmctl/v1\nkind: CVM\nmetadata: {name: box}\nspec: {flavor: manager, vcpus: 2}\n"
+
+static void hash_with(const char *provider_extra, char out[65], char **json) {
+	_cleanup_free_ char *text = xasprintf(LAB_HEAD "  firmware: /f\n  initrd: /i\n%s" CVM_DOC, provider_extra);
+	spec_set_t s;
+	_cleanup_free_ char *diags = load_text(&schemas, text, &s);
+	assert_string_equal(diags, "");
+	memcpy(out, s.cvms[0].hash, 65);
+	if (json) *json = cvm_spec_canonical_json(&s, &s.cvms[0]);
+	spec_set_free(&s);
+}
+
+/* The Provider settings that reach a CVM are part of its canonical form
+ * (and hash); the ones that do not (FX_NONE: hosts, capacity, timeouts)
+ * are not, so changing them changes nothing on the CVMs. */
+static void test_canonical_provider_settings(void **state) {
+	(void)state;
+	char base[65], hosts[65], cap[65], timeout[65], kernel[65], network[65];
+	_cleanup_free_ char *json = NULL;
+	hash_with("  kernel: /k\n  hosts: [qemu:///system]\n", base, &json);
+	assert_has_line(json, "\"" CANONICAL_PROVIDER_KEY "\":{\"cmdline\":\"quiet console=null\",\"cpuModel\":\"EPYC-Milan\","
+	                      "\"domainType\":\"kvm\",\"firmware\":\"/f\",\"initrd\":\"/i\",\"insecureNoSEV\":false,"
+	                      "\"kernel\":\"/k\",\"network\":\"default\",\"vtpm\":false}");
+	hash_with("  kernel: /k\n  hosts: [qemu:///system, qemu+ssh://h2/system]\n", hosts, NULL);
+	hash_with("  kernel: /k\n  hosts: [qemu:///system]\n  capacity: {vcpus: 4}\n", cap, NULL);
+	hash_with("  kernel: /k\n  hosts: [qemu:///system]\n  connectTimeout: 30s\n", timeout, NULL);
+	hash_with("  kernel: /k2\n  hosts: [qemu:///system]\n", kernel, NULL);
+	hash_with("  kernel: /k\n  hosts: [qemu:///system]\n  network: lab\n", network, NULL);
+	assert_string_equal(base, hosts);
+	assert_string_equal(base, cap);
+	assert_string_equal(base, timeout);
+	assert_string_not_equal(base, kernel);
+	assert_string_not_equal(base, network);
+	assert_string_not_equal(kernel, network);
+}
+
+/* ---- the seam is closed ---- */
+
+/* A backend only this test knows, with a field of every kind: it is
+ * registered the way the engine registers its backends (the table handed
+ * to spec_load), and specs/ checks and defaults it without a change. */
+static const char *const acme_tiers[] = {"gold", "silver", NULL};
+
+static char *acme_check_tag(const char *v) {
+	return strchr(v, ' ') ? xasprintf("tag '%s' contains a space", v) : NULL;
+}
+
+static const field_def_t acme_quota_fields[] = {
+	{.name = "cpus", .type = FT_INT, .required = true, .min = 1, .max = 64},
+	{.name = "burst", .type = FT_BOOL, .dflt = "false"},
+	{0},
+};
+
+static const field_def_t acme_fields[] = {
+	{.name = "region", .type = FT_STRING, .required = true, .effect = FX_REPLACE},
+	{.name = "tier", .type = FT_STRING, .dflt = "\"silver\"", .values = acme_tiers, .effect = FX_UPDATE},
+	{.name = "retries", .type = FT_INT, .dflt = "3", .min = 0, .max = 10},
+	{.name = "pollEvery", .type = FT_DURATION, .dflt = "30", .min = 1, .max = 3600},
+	{.name = "tags", .type = FT_STRINGS, .noun = "tag", .check = acme_check_tag},
+	{.name = "quota", .type = FT_OBJECT, .fields = acme_quota_fields},
+	{.name = "tokenFile", .type = FT_STRING},
+	{.name = "beta", .type = FT_BOOL, .dflt = "false"},
+	{0},
+};
+
+/* A field whose value was reported is absent from the settings. */
+static void acme_check(const json_t *s, schema_report_fn report, void *ctx) {
+	const char *tier = json_string_value(json_object_get(s, "tier"));
+	if (json_is_true(json_object_get(s, "beta")) && tier && strcmp(tier, "gold"))
+		report(ctx, "beta", "needs tier gold");
+}
+
+static int acme_memory(int vcpus) { return 3 * vcpus; }
+
+static int acme_size(int vcpus, int memory_gib, const char **field, char *msg, size_t n) {
+	(void)vcpus;
+	if (memory_gib % 3 == 0) return 0;
+	*field = "memoryGiB";
+	snprintf(msg, n, "acme sizes come in 3 GiB steps");
+	return -EINVAL;
+}
+
+static const backend_schema_t acme_schema = {
+	.flavor = "acme",
+	.place_noun = "region",
+	.fields = acme_fields,
+	.secret_file_field = "tokenFile",
+	.check = acme_check,
+	.min_vcpus = 1,
+	.max_vcpus = 16,
+	.default_vcpus = 2,
+	.default_memory_gib = acme_memory,
+	.check_size = acme_size,
+};
+
+#define ACME_HEAD "apiVersion: cvmctl/v1\nkind: Provider\nmetadata: {name: acme-1}\nspec:\n  type: acme\n"
+
+static void test_seam_is_closed(void **state) {
+	(void)state;
+	const backend_schema_t *const with_acme[] = {&gcp_schema, &azure_schema, &manager_schema, &acme_schema};
+	const spec_schemas_t reg = {with_acme, ARRAY_SIZE(with_acme)};
+
+	spec_set_t s;
+	_cleanup_free_ char *ok = load_text(&reg,
+	                                    ACME_HEAD "  region: north\n  tags: [a, b]\n  quota: {cpus: 4}\n"
+	                                              "  pollEvery: 2m\n---\napiVersion: cvmctl/v1\nkind: CVM\n"
+	                                              "metadata: {name: box}\nspec: {flavor: acme}\n",
+	                                    &s);
+	assert_string_equal(ok, "");
+	const provider_spec_t *p = &s.providers[0];
+	assert_ptr_equal(p->backend, &acme_schema);
+	_cleanup_free_ char *settings = json_dumps(p->settings, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(settings, "{\"beta\":false,\"pollEvery\":120,\"quota\":{\"burst\":false,\"cpus\":4},"
+	                              "\"region\":\"north\",\"retries\":3,\"tags\":[\"a\",\"b\"],\"tier\":\"silver\"}");
+	const cvm_spec_t *c = &s.cvms[0];
+	assert_ptr_equal(c->backend, &acme_schema);
+	assert_int_equal(c->vcpus, 2);
+	assert_int_equal(c->memory_gib, 6);
+	_cleanup_free_ char *json = cvm_spec_canonical_json(&s, c);
+	/* FX_REPLACE and FX_UPDATE fields reach the CVM, the others do not */
+	assert_has_line(json, "\"" CANONICAL_PROVIDER_KEY "\":{\"region\":\"north\",\"tier\":\"silver\"}");
+	spec_set_free(&s);
+
+	_cleanup_free_ char *bad = load_text(&reg,
+	                                     ACME_HEAD "  regoin: north\n  tier: bronze\n  retries: many\n"
+	                                               "  pollEvery: 2h\n  tags: [a, 'b c', a]\n  quota: {burst: yes}\n"
+	                                               "  beta: true\n  token: abc\n  hosts: [x]\n"
+	                                               "---\napiVersion: cvmctl/v1\nkind: CVM\n"
+	                                               "metadata: {name: box}\nspec: {flavor: acme, vcpus: 17, memoryGiB: 4}\n"
+	                                               "---\napiVersion: cvmctl/v1\nkind: CVM\n"
+	                                               "metadata: {name: box2}\nspec: {flavor: acme, memoryGiB: 4}\n",
+	                                     NULL);
+	assert_has_line(bad, "t.yaml:5:3: spec.region: required field is missing\n");
+	assert_has_line(bad, "t.yaml:6:3: spec.regoin: unknown field (did you mean 'region'?)\n");
+	assert_has_line(bad, "t.yaml:7:9: spec.tier: unknown tier 'bronze' (expected gold or silver)\n");
+	assert_has_line(bad, "t.yaml:8:12: spec.retries: expected an integer, got 'many'\n");
+	assert_has_line(bad, "t.yaml:9:14: spec.pollEvery: must be at most 1h\n");
+	assert_has_line(bad, "t.yaml:10:13: spec.tags[1]: tag 'b c' contains a space\n");
+	assert_has_line(bad, "t.yaml:10:20: spec.tags[2]: tag 'a' is listed twice\n");
+	assert_has_line(bad, "t.yaml:11:10: spec.quota.cpus: required field is missing\n");
+	assert_has_line(bad, "t.yaml:11:18: spec.quota.burst: expected true or false, got 'yes'\n");
+	/* the tier was wrong (so absent): the schema's check does not pile on */
+	assert_null(strstr(bad, "needs tier gold"));
+	assert_has_line(bad, "t.yaml:13:3: spec.token: secrets are read from files only: use tokenFile\n");
+	assert_has_line(bad, "t.yaml:14:3: spec.hosts: field 'hosts' is not valid for an acme provider\n");
+	assert_has_line(bad, "t.yaml:19:29: spec.vcpus: vcpus 17 is above the acme maximum of 16\n");
+	assert_has_line(bad, "t.yaml:24:33: spec.memoryGiB: acme sizes come in 3 GiB steps\n");
+
+	/* the schema's own check, at the field it names */
+	_cleanup_free_ char *cross = load_text(&reg, ACME_HEAD "  region: north\n  beta: true\n", NULL);
+	assert_string_equal(cross, "t.yaml:7:9: spec.beta: needs tier gold\n");
+
+	/* and a type nobody registered is still refused, the others offered */
+	_cleanup_free_ char *unknown = load_text(&schemas, ACME_HEAD "  region: north\n", NULL);
+	assert_string_equal(unknown, "t.yaml:5:9: spec.type: unknown provider type 'acme' (expected gcp, azure or manager)\n"
+	                             "t.yaml:6:3: spec.region: unknown field\n");
 }
 
 int main(void) {
@@ -498,7 +732,9 @@ int main(void) {
 		cmocka_unit_test(test_multi_file),       cmocka_unit_test(test_alias_bomb_fast),
 		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_missing_path),     cmocka_unit_test(test_nothing_partial),
-		cmocka_unit_test(test_hash),             cmocka_unit_test(test_flavor_sizes),
+		cmocka_unit_test(test_hash),             cmocka_unit_test(test_provider_fields),
+		cmocka_unit_test(test_shared_limits),    cmocka_unit_test(test_canonical_provider_settings),
+		cmocka_unit_test(test_seam_is_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
