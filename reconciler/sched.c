@@ -26,25 +26,23 @@ void sched_backend_limits(sched_backend_t *b, int spec_concurrency, double spec_
 
 /* ---- jitter: xorshift64*, seeded per run (a fixed seed in tests) ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void) {
-	uint64_t x = rng_state;
+static uint64_t rng_next(sched_t *s) {
+	uint64_t x = s->rng;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
-	rng_state = x;
+	s->rng = x;
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
 /* The n-th wait without a hint: BASE * 2^n up to CAP, then a random
  * 50..100 % of it, so that operations submitted together do not all come
  * back in the same millisecond. */
-static int64_t backoff_ms(int n) {
+static int64_t backoff_ms(sched_t *s, int n) {
 	int64_t d = SCHED_POLL_BASE_MS;
 	for (int i = 0; i < n && d < SCHED_POLL_CAP_MS; i++) d *= 2;
 	if (d > SCHED_POLL_CAP_MS) d = SCHED_POLL_CAP_MS;
-	return d / 2 + (int64_t)(rng_next() % (uint64_t)(d / 2 + 1));
+	return d / 2 + (int64_t)(rng_next(s) % (uint64_t)(d / 2 + 1));
 }
 
 /* ---- the token bucket of mutating requests ---- */
@@ -113,7 +111,7 @@ static void poll_one(sched_t *s, sched_task_t *t, int64_t now) {
 			          xasprintf("the %s on provider %s did not finish within %d minutes; the next pass looks again",
 			                    sched_kind_name(st->kind), b->name, SCHED_OP_TIMEOUT_MS / 60000));
 		} else {
-			t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(t->polls++));
+			t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(s, t->polls++));
 		}
 		prov_call_clear(&c);
 		return;
@@ -144,7 +142,7 @@ static void submit_one(sched_t *s, sched_task_t *t, sched_backend_t *b, int64_t 
 			          xasprintf("provider %s kept throttling the %s (%d times in a row); the next pass retries",
 			                    b->name, sched_kind_name(st->kind), SCHED_MAX_THROTTLED));
 		else
-			t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(t->throttled));
+			t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(s, t->throttled));
 	} else if (r < 0) {
 		prov_op_free(b->ops, TAKE_PTR(c.op));
 		task_fail(t, r, TAKE_PTR(c.err));
@@ -153,7 +151,7 @@ static void submit_one(sched_t *s, sched_task_t *t, sched_backend_t *b, int64_t 
 		t->in_flight = true;
 		t->op_since = now;
 		t->polls = 0;
-		t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(t->polls++));
+		t->next_at = now + (c.again_ms > 0 ? c.again_ms : backoff_ms(s, t->polls++));
 		if (++b->in_flight > b->peak_in_flight) b->peak_in_flight = b->in_flight;
 	} else {
 		s->hooks.done(s->hooks.ctx, t, st, &c);
@@ -210,7 +208,7 @@ void sched_run(sched_t *s) {
 	const clock_src_t *clk = s->clock ? s->clock : &clock_real;
 	int64_t now = clock_now_ms(clk);
 	s->started_ms = now;
-	rng_state = s->seed ? s->seed : (uint64_t)now * 0x9E3779B97F4A7C15ULL + 1;
+	s->rng = s->seed ? s->seed : (uint64_t)now * 0x9E3779B97F4A7C15ULL + 1;
 	for (size_t i = 0; i < s->n_backends; i++) {
 		sched_backend_t *b = &s->backends[i];
 		if (b->concurrency <= 0) b->concurrency = SCHED_DEFAULT_CONCURRENCY;

@@ -117,6 +117,8 @@ typedef struct sched {
 	const clock_src_t *clock; /* NULL: the real clock */
 	uint64_t seed;            /* of the jitter; 0: from the clock */
 	sched_hooks_t hooks;
+	/* the loop's */
+	uint64_t rng;
 	/* what happened */
 	int64_t started_ms, elapsed_ms;
 	long sleeps;
