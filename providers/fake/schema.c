@@ -71,4 +71,5 @@ const backend_schema_t fake_schema = {
 	.replace_fields = fake_replace_fields,
 	.guest_cert_dir = "/etc/cocos/certs",
 	.guest_env_file = "/etc/cocos/environment",
+	.unlisted = true, /* a test double: messages that list the types do not offer it */
 };
