@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -38,8 +41,8 @@ int certs_open_ca(store_t *st, bool create, pki_ca_t **ca, char **err) {
 	return 0;
 }
 
-int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
-                const char *key_type, bool is_default, cert_record_t *out, char **err) {
+int certs_mint(pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s, const char *key_type,
+               pki_issued_t *out, char **err) {
 	const char *dns[] = {name};
 	pki_issue_req_t req = {
 		.common_name = name,
@@ -50,16 +53,124 @@ int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int
 		.not_before = now,
 		.validity_s = validity_s,
 	};
-	pki_issued_t is = {0};
-	int r = pki_issue(ca, &req, &is, err);
+	memset(out, 0, sizeof *out);
+	return pki_issue(ca, &req, out, err);
+}
+
+static void mint_req(pki_ca_t *ca, certs_mint_req_t *m) {
+	m->rc = certs_mint(ca, m->id, m->name, m->now, m->validity_s, m->key_type, &m->out, &m->err);
+	m->ran = true;
+}
+
+typedef struct mint_range {
+	pki_ca_t *ca;
+	certs_mint_req_t *v;
+	size_t from, to;
+} mint_range_t;
+
+static void *mint_range(void *arg) {
+	mint_range_t *r = arg;
+	for (size_t i = r->from; i < r->to; i++) mint_req(r->ca, &r->v[i]);
+	return NULL;
+}
+
+void certs_mint_many(pki_ca_t *ca, certs_mint_req_t *v, size_t n) {
+	if (n == 0) return;
+	/* The first in this thread, so that the CA key has signed once (and
+	 * done whatever it caches on first use) before it is shared; then
+	 * the rest split with one more thread. A thread that cannot be
+	 * started leaves its share to this one: a request counts as minted
+	 * only once it ran. */
+	mint_req(ca, &v[0]);
+	mint_range_t half = {ca, v, 1 + (n - 1) / 2, n};
+	pthread_t th;
+	bool threaded = n >= 4 && pthread_create(&th, NULL, mint_range, &half) == 0;
+	mint_range_t mine = {ca, v, 1, threaded ? half.from : n};
+	mint_range(&mine);
+	if (threaded) pthread_join(th, NULL);
+	for (size_t i = 1; i < n; i++)
+		if (!v[i].ran) mint_req(ca, &v[i]);
+}
+
+char *certs_key_path(store_t *st, const char *id, const char *serial) {
+	return xasprintf("%s/keys/%s/%s.key", store_dir(st), id, serial);
+}
+
+/* A directory for keys: 0700, and not open to group or others even if it
+ * existed before (a key's name and contents would be visible there). */
+static int key_dir(const char *dir) {
+	int r = mkdir_p(dir, 0700);
 	if (r < 0) return r;
-	_cleanup_free_ char *path = xasprintf("%s/keys/%s/%s.key", store_dir(st), id, is.serial);
-	_cleanup_free_ char *keys = xasprintf("%s/keys", store_dir(st));
-	if ((r = mkdir_p(keys, 0700)) < 0 || (r = pki_write_key_file(path, is.key_pem)) < 0) {
-		*err = xasprintf("cannot write the key file %s: %s", path, strerror(-r));
-		pki_issued_free(&is);
+	struct stat sb;
+	if (stat(dir, &sb) < 0) return -errno;
+	return sb.st_mode & 077 ? -EPERM : 0;
+}
+
+static int write_key_nosync(const char *path, const char *pem, bool sync_it) {
+	_cleanup_free_ char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash) return -EINVAL;
+	*slash = 0;
+	int r = key_dir(dir);
+	if (r < 0) return r;
+	/* A key file's name is its certificate's fresh random serial: it never
+	 * exists yet, and nobody reads it before the record naming it commits,
+	 * so it is written in place (no temporary file and rename). */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) return -errno;
+	size_t len = strlen(pem), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, pem + off, len - off);
+		if (w < 0 && errno == EINTR) continue;
+		if (w < 0) {
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (r == 0 && sync_it && fsync(fd) < 0) r = -errno;
+	if (close(fd) < 0 && r == 0) r = -errno;
+	if (r < 0) unlink(path);
+	return r;
+}
+
+int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_t how, char **err) {
+	if (n == 0) return 0;
+	_cleanup_free_ char *root = xasprintf("%s/keys", store_dir(st));
+	int r = key_dir(root);
+	if (r < 0) {
+		*err = xasprintf("cannot create the key directory %s: %s", root, strerror(-r));
 		return r;
 	}
+	for (size_t i = 0; i < n; i++) {
+		if ((r = write_key_nosync(keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH)) < 0) {
+			*err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
+			return r;
+		}
+	}
+	if (how == CERTS_SYNC_EACH) {
+		/* Each file is synced; their directory entries (and the per-CVM
+		 * directories, in the root) too. */
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *dir = xstrdup(keys[i].path);
+			*strrchr(dir, '/') = 0;
+			if ((r = fsync_dir(dir)) < 0) break;
+		}
+		if (r == 0) r = fsync_dir(root);
+	} else {
+		/* One flush of the file system the keys live on: every file,
+		 * directory and entry written above at once. */
+		int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || syncfs(fd) < 0) r = -errno;
+		if (fd >= 0) close(fd);
+	}
+	if (r < 0) *err = xasprintf("cannot make the key files under %s durable: %s", root, strerror(-r));
+	return r;
+}
+
+int certs_record(store_t *st, const char *id, const pki_issued_t *is, const char *key_path, bool is_default,
+                 cert_record_t *out, char **err) {
+	int r;
 	if (is_default) {
 		/* The previous default stays valid until it expires: superseded. */
 		cert_record_t *v = NULL;
@@ -76,33 +187,44 @@ int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int
 		cert_records_free(v, n);
 	}
 	cert_record_t c = {
-		.serial = is.serial,
+		.serial = (char *)is->serial,
 		.is_default = is_default,
 		.status = CERT_VALID,
-		.not_before = is.not_before,
-		.not_after = is.not_after,
+		.not_before = is->not_before,
+		.not_after = is->not_after,
 		.revoke_reason = -1,
-		.cert_pem = is.cert_pem,
-		.key_path = path,
+		.cert_pem = is->cert_pem,
+		.key_path = (char *)key_path,
 	};
 	memcpy(c.cvm_id, id, sizeof c.cvm_id);
 	if ((r = store_put_cert(st, &c)) < 0) goto store_fail;
 	if (out) {
 		memset(out, 0, sizeof *out);
-		out->serial = xstrdup(is.serial);
+		out->serial = xstrdup(is->serial);
 		memcpy(out->cvm_id, id, sizeof out->cvm_id);
 		out->is_default = is_default;
 		out->status = CERT_VALID;
-		out->not_before = is.not_before;
-		out->not_after = is.not_after;
+		out->not_before = is->not_before;
+		out->not_after = is->not_after;
 		out->revoke_reason = -1;
-		out->cert_pem = xstrdup(is.cert_pem);
-		out->key_path = xstrdup(path);
+		out->cert_pem = xstrdup(is->cert_pem);
+		out->key_path = xstrdup(key_path);
 	}
-	pki_issued_free(&is);
 	return 0;
 store_fail:
-	*err = xasprintf("cannot record certificate %s: %s", is.serial, store_errmsg(st));
+	*err = xasprintf("cannot record certificate %s: %s", is->serial, store_errmsg(st));
+	return r;
+}
+
+int certs_issue(store_t *st, pki_ca_t *ca, const char *id, const char *name, int64_t now, int64_t validity_s,
+                const char *key_type, bool is_default, cert_record_t *out, char **err) {
+	pki_issued_t is;
+	int r = certs_mint(ca, id, name, now, validity_s, key_type, &is, err);
+	if (r < 0) return r;
+	_cleanup_free_ char *path = certs_key_path(st, id, is.serial);
+	certs_key_t k = {path, is.key_pem};
+	r = certs_write_keys(st, &k, 1, CERTS_SYNC_EACH, err);
+	if (r == 0) r = certs_record(st, id, &is, path, is_default, out, err);
 	pki_issued_free(&is);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "providers/provider.h"
 #include "reconciler/plan.h"
 #include "reconciler/store/store.h"
@@ -18,7 +19,13 @@ typedef struct pass_opts {
 	size_t n_paths;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
-	int per_provider;   /* concurrent operations per provider */
+	int per_provider;   /* --concurrency: operations in flight per provider (0: the Provider's, else 4) */
+	/* apply's scheduler (reconciler/sched.h): the clock it waits on (NULL:
+	 * the real one; tests pass a fake clock), the seed of its jitter (0:
+	 * from the clock), and where it reports what it did (NULL: nowhere) */
+	const clock_src_t *clock;
+	uint64_t seed;
+	struct apply_stats *stats;
 } pass_opts_t;
 
 typedef struct pass_backend {

@@ -60,7 +60,6 @@ static const char *const fake_replace_fields[] = {"spec.vcpus", "spec.memoryGiB"
 
 const backend_schema_t fake_schema = {
 	.flavor = "fake",
-	.unlisted = true, /* test builds only: not offered in "expected ..." lists */
 	.place_noun = "zone",
 	.fields = fake_fields,
 	.min_vcpus = 1,
@@ -72,4 +71,5 @@ const backend_schema_t fake_schema = {
 	.replace_fields = fake_replace_fields,
 	.guest_cert_dir = "/etc/cocos/certs",
 	.guest_env_file = "/etc/cocos/environment",
+	.unlisted = true, /* a test double: messages that list the types do not offer it */
 };

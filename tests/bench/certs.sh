@@ -5,12 +5,11 @@
 # included, against the same work done with the openssl command (one
 # `openssl req -new` plus one `openssl x509 -req -CA` per certificate, same
 # key type, subject, SAN, EKU and key usage), with the in-process pki_issue
-# loop (no durability) as the floor. cvmctl is measured twice: as the create
-# path takes it (a wave of N create intents, each with its record, default
-# certificate and fsync'ed key file, in one transaction: the target is 100x
-# the openssl pair or more), and one CVM per transaction (what a renewal
-# costs). All run in this one invocation, so the ratios compare like with
-# like on this machine.
+# loop (no durability) as the floor. All three run in this one invocation,
+# so the ratios compare like with like on this machine. The create path of
+# apply (one wave: minted in two threads, keys made durable together, one
+# commit) runs FLOOR_N certificates, with one syncfs() and with an fsync
+# per file.
 #
 # Environment: N (certificates per durable/openssl run, default 50),
 # FLOOR_N (default 500), KEY_TYPE (ecdsa-p256 | rsa-2048 | rsa-3072 |
@@ -67,17 +66,19 @@ t1=$(now)
 # The baseline must have produced what we claim it did.
 openssl verify -CAfile "$o/ca.pem" "$o/$((N - 1)).pem" >/dev/null
 
-wave=$("$BIN" wave "$work/wave" "$N" "$KEY_TYPE")
 durable=$("$BIN" durable "$work/durable" "$N" "$KEY_TYPE")
+batch=$("$BIN" batch "$work/batch" "$FLOOR_N" "$KEY_TYPE")
+batchf=$("$BIN" batch-fsync "$work/batch-fsync" "$FLOOR_N" "$KEY_TYPE")
 floor=$("$BIN" floor "$work/floor" "$FLOOR_N" "$KEY_TYPE")
 
-awk -v n="$N" -v t0="$t0" -v t1="$t1" -v w="$wave" -v d="$durable" -v f="$floor" -v kt="$KEY_TYPE" 'BEGIN {
+awk -v n="$N" -v t0="$t0" -v t1="$t1" -v d="$durable" -v f="$floor" -v b="$batch" -v bf="$batchf" -v kt="$KEY_TYPE" 'BEGIN {
 	secs = t1 - t0; base = n / secs
-	split(w, W, " "); split(d, D, " "); split(f, F, " ")
+	split(d, D, " "); split(f, F, " "); split(b, B, " "); split(bf, BF, " ")
 	printf "certificates, key type %s (rates measured in this run)\n", kt
 	printf "%-50s %6s %9s %10s %10s\n", "method", "certs", "seconds", "certs/s", "vs openssl"
 	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "openssl req -new + openssl x509 -req (commands)", n, secs, base, 1
-	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "cvmctl create path: wave of intents, one commit", W[2], W[3], W[4], W[4] / base
-	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "cvmctl one CVM per transaction (renewal)", D[2], D[3], D[4], D[4] / base
+	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "cvmctl certs_issue: key fsynced, SQLite commit", D[2], D[3], D[4], D[4] / base
+	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "apply create path: 2 threads, syncfs, 1 commit", B[2], B[3], B[4], B[4] / base
+	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "apply create path: 2 threads, fsync each, 1 commit", BF[2], BF[3], BF[4], BF[4] / base
 	printf "%-50s %6d %9.3f %10.1f %9.2fx\n", "pki_issue in-process, nothing recorded (floor)", F[2], F[3], F[4], F[4] / base
 }'

@@ -17,6 +17,9 @@
 
 #include <cmocka.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -284,6 +287,51 @@ static void test_issued_certificate(void **state) {
 	pki_issued_free(&is);
 	assert_null(is.key_pem);
 	assert_null(is.cert_pem);
+	pki_ca_free(ca);
+}
+
+/* pki_issue writes a P-256 key and certificate public key itself (OpenSSL's
+ * generic encoders cost most of an issue): the bytes must be OpenSSL's. */
+static void test_p256_encodings_are_openssls(void **state) {
+	struct fx *f = *state;
+	_cleanup_free_ char *dir = path_in(f, "ca");
+	pki_ca_t *ca = new_ca(dir, NULL);
+	for (int i = 0; i < 20; i++) {
+		pki_issued_t is;
+		issue(ca, "web-1", NULL, &is);
+		BIO *kb = BIO_new_mem_buf(is.key_pem, -1);
+		EVP_PKEY *key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+		BIO_free(kb);
+		assert_non_null(key);
+		assert_true(EVP_PKEY_is_a(key, "EC"));
+		/* OpenSSL's own PKCS#8 PEM of the parsed key is the same text */
+		BIO *out = BIO_new(BIO_s_mem());
+		assert_int_equal(PEM_write_bio_PKCS8PrivateKey(out, key, NULL, NULL, 0, NULL, NULL), 1);
+		char *p = NULL;
+		long n = BIO_get_mem_data(out, &p);
+		assert_int_equal((size_t)n, strlen(is.key_pem));
+		assert_memory_equal(p, is.key_pem, (size_t)n);
+		BIO_free(out);
+		/* the certificate carries that key's public half, as X509_set_pubkey writes it */
+		BIO *cb = BIO_new_mem_buf(is.cert_pem, -1);
+		X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+		BIO_free(cb);
+		assert_non_null(x);
+		assert_int_equal(X509_check_private_key(x, key), 1);
+		unsigned char *ours = NULL, *theirs = NULL;
+		int lo = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &ours);
+		X509 *y = X509_new();
+		assert_int_equal(X509_set_pubkey(y, key), 1);
+		int lt = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(y), &theirs);
+		assert_int_equal(lo, lt);
+		assert_memory_equal(ours, theirs, (size_t)lo);
+		OPENSSL_free(ours);
+		OPENSSL_free(theirs);
+		X509_free(x);
+		X509_free(y);
+		EVP_PKEY_free(key);
+		pki_issued_free(&is);
+	}
 	pki_ca_free(ca);
 }
 
@@ -655,6 +703,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ca_and_leaf_per_key_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issued_certificate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p256_encodings_are_openssls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issue_rejects_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl, setup, teardown),
 		cmocka_unit_test(test_reasons),

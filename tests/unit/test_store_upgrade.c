@@ -528,6 +528,10 @@ static void test_settings_moved(void **state) {
 /* The provider settings read back into a config the backends take, and
  * saving that config again writes nothing new: the migration wrote what
  * the code writes. */
+static const char *setting(const provider_config_t *c, const char *key) {
+	return json_string_value(json_object_get(c->settings, key));
+}
+
 static void test_providers_as_the_code_writes_them(void **state) {
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
@@ -536,21 +540,20 @@ static void test_providers_as_the_code_writes_them(void **state) {
 	assert_int_equal(provider_record_load(s, "lab-dev", &c, &holder), 0);
 	assert_string_equal(c.name, "lab-dev");
 	assert_string_equal(c.flavor, "manager");
-	const json_t *st = c.settings;
-	json_t *hosts = json_object_get(st, "hosts");
+	json_t *hosts = json_object_get(c.settings, "hosts");
 	assert_int_equal(json_array_size(hosts), 1);
 	assert_string_equal(json_string_value(json_array_get(hosts, 0)), SOCK("b"));
-	assert_true(json_is_true(json_object_get(st, "vtpm")));
-	assert_true(json_is_true(json_object_get(st, "insecureNoSEV")));
-	json_t *cap = json_object_get(st, "capacity");
+	assert_true(json_is_true(json_object_get(c.settings, "vtpm")));
+	assert_true(json_is_true(json_object_get(c.settings, "insecureNoSEV")));
+	json_t *cap = json_object_get(c.settings, "capacity");
 	assert_int_equal(json_integer_value(json_object_get(cap, "vcpus")), 16);
 	assert_null(json_object_get(cap, "memoryGiB"));
-	assert_string_equal(json_string_value(json_object_get(st, "cmdline")), "console=ttyS0");
-	assert_string_equal(json_string_value(json_object_get(st, "domainType")), "qemu");
-	assert_string_equal(json_string_value(json_object_get(st, "cpuModel")), "EPYC");
-	assert_string_equal(json_string_value(json_object_get(st, "shareDir")), "/tmp/cvmctl-make-fixture.2jJ73N/dev-shares");
-	assert_null(json_object_get(st, "firmware"));
-	assert_null(json_object_get(st, "network"));
+	assert_string_equal(setting(&c, "cmdline"), "console=ttyS0");
+	assert_string_equal(setting(&c, "domainType"), "qemu");
+	assert_string_equal(setting(&c, "cpuModel"), "EPYC");
+	assert_string_equal(setting(&c, "shareDir"), "/tmp/cvmctl-make-fixture.2jJ73N/dev-shares");
+	assert_null(setting(&c, "firmware"));
+	assert_null(setting(&c, "network"));
 	provider_record_release(&c, &holder);
 
 	_cleanup_free_ char *before = raw_rows(f->dir, "SELECT * FROM providers ORDER BY name");
@@ -566,11 +569,10 @@ static void test_providers_as_the_code_writes_them(void **state) {
 
 	assert_int_equal(provider_record_load(s, "gcp-prod", &c, &holder), 0);
 	assert_string_equal(c.flavor, "gcp");
-	st = c.settings;
-	assert_string_equal(json_string_value(json_object_get(st, "project")), "acme-cc");
-	assert_string_equal(json_string_value(json_object_get(st, "zone")), "europe-west4-a");
-	assert_string_equal(json_string_value(json_object_get(st, "credentialsFile")), "/etc/cvmctl/gcp-sa.json");
-	assert_null(json_object_get(st, "hosts"));
+	assert_string_equal(setting(&c, "project"), "acme-cc");
+	assert_string_equal(setting(&c, "zone"), "europe-west4-a");
+	assert_string_equal(setting(&c, "credentialsFile"), "/etc/cvmctl/gcp-sa.json");
+	assert_null(json_object_get(c.settings, "hosts"));
 	provider_record_release(&c, &holder);
 	store_close(s);
 }

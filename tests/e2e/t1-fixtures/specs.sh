@@ -5,7 +5,8 @@
 #	                               a manager Provider over the given hosts
 #	write_cvm FILE NAME [KEY=VALUE...]
 #	                               one CVM (vcpus=2 memoryGiB=4 by default;
-#	                               state=inactive, vcpus=N, memoryGiB=N)
+#	                               state=inactive, vcpus=N, memoryGiB=N,
+#	                               provider=NAME)
 #	virsh_names URI                the domains of a host, sorted, one a line
 #	record_field NAME FIELD        FIELD of NAME in `cvmctl list -o json`
 #	                               (the first record with that name and,
@@ -45,13 +46,14 @@ manager_provider_yaml() {
 }
 
 write_cvm() {
-	local file=$1 name=$2 kv vcpus=2 mem=4 state=active
+	local file=$1 name=$2 kv vcpus=2 mem=4 state=active provider=
 	shift 2
 	for kv in "$@"; do
 		case "$kv" in
 		vcpus=*) vcpus=${kv#*=} ;;
 		memoryGiB=*) mem=${kv#*=} ;;
 		state=*) state=${kv#*=} ;;
+		provider=*) provider=${kv#*=} ;;
 		*) echo "write_cvm: unknown $kv" >&2; return 1 ;;
 		esac
 	done
@@ -61,7 +63,8 @@ write_cvm() {
 	kind: CVM
 	metadata: {name: $name}
 	spec:
-	  flavor: manager
+	  flavor: manager${provider:+
+	  provider: $provider}
 	  vcpus: $vcpus
 	  memoryGiB: $mem
 	  state: $state
