@@ -244,7 +244,9 @@ size_t ymap_find(const ynode_t *map, const char *key) {
 	return SIZE_MAX;
 }
 
-/* Consumes the events of one node, starting with *ev (already read). */
+/* Consumes the events of one node, starting with *ev (already read). One
+ * switch over the event kinds, kept whole so that every kind's ownership of
+ * the event is visible in one place (a little over our usual length). */
 static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **out) {
 	ynode_t *n;
 	int r;

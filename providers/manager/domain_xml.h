@@ -3,6 +3,8 @@
 #ifndef CVM_MANAGER_DOMAIN_XML_H
 #define CVM_MANAGER_DOMAIN_XML_H
 
+#include "providers/manager/manager.h"
+
 #include <stdbool.h>
 
 #include "providers/manager/metadata.h"
@@ -27,21 +29,17 @@ typedef struct manager_domain_params {
 	const char *scope, *installation, *spec_hash, *attempt;
 	int vcpus, memory_gib, agent_port;
 	const char *domain_type; /* NULL: kvm */
-	const char *cpu_model;   /* NULL: EPYC-Milan */
+	const char *cpu_model;   /* NULL: the schema default */
 	const char *firmware;    /* loaded as rom; NULL: no <loader> */
 	const char *kernel, *initrd;
-	const char *cmdline; /* NULL: "quiet console=null" */
-	const char *network; /* NULL: "default" */
+	const char *cmdline; /* NULL: the schema default */
+	const char *network; /* NULL: the schema default */
 	const char *certs_dir, *env_dir; /* host directories shared over 9p */
 	const char *share_root;          /* their root, recorded in the marker; may be NULL */
 	bool vtpm;
 	manager_launch_form_t form;
 } manager_domain_params;
 
-#define MANAGER_DEFAULT_DOMAIN_TYPE "kvm"
-#define MANAGER_DEFAULT_CPU_MODEL "EPYC-Milan"
-#define MANAGER_DEFAULT_CMDLINE "quiet console=null"
-#define MANAGER_DEFAULT_NETWORK "default"
 
 /* Caller frees. */
 char *manager_domain_xml(const manager_domain_params *p);

@@ -335,13 +335,16 @@ static void manager_close(provider_t *p) {
 	provider_unref(p);
 }
 
+/* A setting, else the schema's default for it (a record written by an older
+ * cvmctl may lack one the spec loader fills in today). */
 static const char *setting_str(const json_t *s, const char *key) {
-	return json_string_value(json_object_get(s, key));
+	const char *v = json_string_value(json_object_get(s, key));
+	return v ? v : manager_default_str(key);
 }
 
-static int setting_int(const json_t *s, const char *key, int dflt) {
+static int setting_int(const json_t *s, const char *key) {
 	json_t *v = json_object_get(s, key);
-	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+	return json_is_integer(v) ? (int)json_integer_value(v) : manager_default_int(key);
 }
 
 /* Connections are made on first use, so a host that is down costs nothing
@@ -352,6 +355,11 @@ static int manager_open(const provider_config_t *cfg, provider_t **out, char **e
 	json_t *hosts = json_object_get(s, "hosts");
 	if (json_array_size(hosts) == 0) {
 		*err = xasprintf("provider %s lists no hosts", cfg->name);
+		return -EINVAL;
+	}
+	const char *share = setting_str(s, "shareDir");
+	if ((!share || !*share) && !cfg->state_dir) {
+		*err = xasprintf("provider %s: no shareDir and no state directory to keep CVM shares under", cfg->name);
 		return -EINVAL;
 	}
 	manager_libvirt_init();
@@ -377,23 +385,20 @@ static int manager_open(const provider_config_t *cfg, provider_t **out, char **e
 	p->domain_type = xstrdup(setting_str(s, "domainType"));
 	p->cpu_model = xstrdup(setting_str(s, "cpuModel"));
 	p->network = xstrdup(setting_str(s, "network"));
-	const char *share = setting_str(s, "shareDir");
 	p->share_dir_explicit = share && *share;
 	/* Private keys land below the state directory unless told otherwise;
 	 * that default is for local hosts only (manager_create refuses a
 	 * remote host without an explicit shareDir). */
-	p->share_dir = p->share_dir_explicit ? xstrdup(share)
-	               : cfg->state_dir    ? xasprintf("%s/shares", cfg->state_dir)
-	                                   : xstrdup(MANAGER_DEFAULT_SHARE_DIR);
+	p->share_dir = p->share_dir_explicit ? xstrdup(share) : xasprintf("%s/shares", cfg->state_dir);
 	p->vtpm = json_is_true(json_object_get(s, "vtpm"));
 	p->insecure = json_is_true(json_object_get(s, "insecureNoSEV"));
 	json_t *cap = json_object_get(s, "capacity");
-	p->cap_vcpus = setting_int(cap, "vcpus", 0);
-	p->cap_memory_gib = setting_int(cap, "memoryGiB", 0);
-	/* Seconds (the schema turns durations into seconds); defaults as in
-	 * schema.c: 10 + 20 = 30 s for a dead host to become Unknown. */
-	p->connect_timeout_s = setting_int(s, "connectTimeout", 10);
-	p->call_timeout_s = setting_int(s, "callTimeout", 20);
+	p->cap_vcpus = (int)json_integer_value(json_object_get(cap, "vcpus")); /* 0: ask the host */
+	p->cap_memory_gib = (int)json_integer_value(json_object_get(cap, "memoryGiB"));
+	/* Seconds (the schema turns durations into seconds); the defaults in
+	 * schema.c make 10 + 20 = 30 s for a dead host to become Unknown. */
+	p->connect_timeout_s = setting_int(s, "connectTimeout");
+	p->call_timeout_s = setting_int(s, "callTimeout");
 	if (p->connect_timeout_s < 1) p->connect_timeout_s = 1;
 	if (p->call_timeout_s < 1) p->call_timeout_s = 1;
 	if (p->insecure)

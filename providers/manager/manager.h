@@ -21,6 +21,16 @@ typedef struct manager_test_calls {
 	unsigned long connect, list, metadata, lease, other;
 } manager_test_calls_t;
 extern manager_test_calls_t manager_test_calls;
+/* The schema's default of a manager setting (providers/manager/schema.c,
+ * the one place each is written): NULL / 0 when it has none. */
+const char *manager_default_str(const char *key);
+int manager_default_int(const char *key);
+
 #endif
+
+/* The schema's default of a manager setting (providers/manager/schema.c,
+ * the one place each is written): NULL / 0 when it has none. */
+const char *manager_default_str(const char *key);
+int manager_default_int(const char *key);
 
 #endif

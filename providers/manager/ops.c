@@ -83,7 +83,7 @@ static const manager_owner_t *hypervisor_owner(mhost_t *h, virConnectPtr c) {
 	memset(o, 0, sizeof *o);
 	LV_COUNT(other);
 	_cleanup_free_ char *caps = virConnectGetCapabilities(c);
-	const char *vt = h->p->domain_type ? h->p->domain_type : MANAGER_DEFAULT_DOMAIN_TYPE;
+	const char *vt = h->p->domain_type ? h->p->domain_type : manager_default_str("domainType");
 	if (caps && manager_parse_dac_label(caps, vt, &o->uid, &o->gid) == 0) {
 		o->set = true;
 		return o;

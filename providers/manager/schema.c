@@ -3,11 +3,13 @@
  * CVMs, its sizes, and where the guest finds its files. The one place each
  * manager default lives. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/schema.h"
 #include "common/util.h"
+#include "providers/manager/manager.h"
 #include "providers/provider.h"
 
 static const char *const domain_types[] = {"kvm", "qemu", NULL};
@@ -88,3 +90,30 @@ const backend_schema_t manager_schema = {
 	.guest_cert_dir = "/etc/certs",
 	.guest_env_file = "/etc/cocos/environment",
 };
+
+/* ---- the defaults, read back from the table ----
+ * The table above is the one place a manager default is written; the
+ * backend and the domain XML generator ask here for a setting that a
+ * record from an older cvmctl (or a test) does not carry. */
+
+static json_t *defaults; /* field name -> default; built once, lives as long as the process */
+
+static void build_defaults(void) {
+	defaults = json_object();
+	for (const field_def_t *f = manager_fields; f->name; f++)
+		if (f->dflt) json_object_set_new(defaults, f->name, json_loads(f->dflt, JSON_DECODE_ANY, NULL));
+}
+
+static const json_t *manager_default(const char *key) {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, build_defaults);
+	return json_object_get(defaults, key);
+}
+
+const char *manager_default_str(const char *key) {
+	return json_string_value(manager_default(key));
+}
+
+int manager_default_int(const char *key) {
+	return (int)json_integer_value(manager_default(key));
+}

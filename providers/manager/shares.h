@@ -10,7 +10,6 @@
 
 #include "providers/provider.h"
 
-#define MANAGER_DEFAULT_SHARE_DIR "/var/lib/cvmctl/shares"
 #define MANAGER_FALLBACK_QEMU_USER "libvirt-qemu"
 
 /* The hypervisor's user from a host's capabilities XML: the DAC security

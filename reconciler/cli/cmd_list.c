@@ -118,6 +118,51 @@ static void recorded_free(recorded_backend_t *rb, size_t m) {
 	free(rb);
 }
 
+/* The records in the chosen format; the table says how old a recorded
+ * state is, since it was not observed live. */
+static void print_records(const cvm_record_t *v, size_t n, int fmt, bool refreshed) {
+	if (fmt == OUT_JSON || fmt == OUT_YAML) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) json_array_append_new(arr, cvm_record_json(&v[i]));
+		if (fmt == OUT_JSON) {
+			_cleanup_free_ char *s = json_dumps(arr, JSON_INDENT(2));
+			printf("%s\n", s);
+		} else {
+			print_json_as_yaml(arr);
+		}
+		json_decref(arr);
+		return;
+	}
+	if (fmt == OUT_WIDE)
+		printf("%-24s %-36s %-22s %-16s %-9s %-8s %-36s %5s %6s %5s  %s\n", "NAME", "ID", "URL", "BACKEND",
+		       "STATUS", "SCOPE", "PLACEMENT", "VCPUS", "MEMGIB", "AGE", "LAST-ERROR");
+	else
+		printf("%-24s %-36s %-22s %-16s %s\n", "NAME", "ID", "URL", "BACKEND", "STATUS");
+	for (size_t i = 0; i < n; i++) {
+		const cvm_record_t *r = &v[i];
+		_cleanup_free_ char *backend = xasprintf("%s/%s", r->flavor, r->provider);
+		if (fmt == OUT_WIDE) {
+			char a[32];
+			age(r->updated_at, a, sizeof a);
+			printf("%-24s %-36s %-22s %-16s %-9s %-8s %-36s %5d %6d %5s  %s\n", r->name, r->id,
+			       r->url ? r->url : "-", backend, cvm_status_name(r->status), r->scope,
+			       r->placement ? r->placement : "-", r->vcpus, r->memory_gib, a, r->last_error ? r->last_error : "");
+		} else {
+			printf("%-24s %-36s %-22s %-16s %s\n", r->name, r->id, r->url ? r->url : "-", backend,
+			       cvm_status_name(r->status));
+		}
+	}
+	if (!refreshed && n) {
+		int64_t newest = 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].updated_at > newest) newest = v[i].updated_at;
+		char a[32];
+		age(newest, a, sizeof a);
+		fflush(stdout);
+		fprintf(stderr, "(recorded state, last changed %s ago; --refresh observes it live)\n", a);
+	}
+}
+
 int cmd_list(int argc, char **argv) {
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
 	                                     {"refresh", no_argument, NULL, 'r'},
@@ -169,47 +214,7 @@ int cmd_list(int argc, char **argv) {
 		refresh(v, n, lv, n_lv);
 	}
 
-	if (fmt == OUT_JSON || fmt == OUT_YAML) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++) json_array_append_new(arr, cvm_record_json(&v[i]));
-		if (fmt == OUT_JSON) {
-			_cleanup_free_ char *s = json_dumps(arr, JSON_INDENT(2));
-			printf("%s\n", s);
-		} else {
-			print_json_as_yaml(arr);
-		}
-		json_decref(arr);
-	} else {
-		if (fmt == OUT_WIDE)
-			printf("%-24s %-36s %-22s %-16s %-9s %-8s %-36s %5s %6s %5s  %s\n", "NAME", "ID", "URL", "BACKEND",
-			       "STATUS", "SCOPE", "PLACEMENT", "VCPUS", "MEMGIB", "AGE", "LAST-ERROR");
-		else
-			printf("%-24s %-36s %-22s %-16s %s\n", "NAME", "ID", "URL", "BACKEND", "STATUS");
-		for (size_t i = 0; i < n; i++) {
-			cvm_record_t *r = &v[i];
-			_cleanup_free_ char *backend = xasprintf("%s/%s", r->flavor, r->provider);
-			if (fmt == OUT_WIDE) {
-				char a[32];
-				age(r->updated_at, a, sizeof a);
-				printf("%-24s %-36s %-22s %-16s %-9s %-8s %-36s %5d %6d %5s  %s\n", r->name, r->id,
-				       r->url ? r->url : "-", backend, cvm_status_name(r->status), r->scope,
-				       r->placement ? r->placement : "-", r->vcpus, r->memory_gib, a,
-				       r->last_error ? r->last_error : "");
-			} else {
-				printf("%-24s %-36s %-22s %-16s %s\n", r->name, r->id, r->url ? r->url : "-", backend,
-				       cvm_status_name(r->status));
-			}
-		}
-		if (!do_refresh && n) {
-			int64_t newest = 0;
-			for (size_t i = 0; i < n; i++)
-				if (v[i].updated_at > newest) newest = v[i].updated_at;
-			char a[32];
-			age(newest, a, sizeof a);
-			fflush(stdout);
-			fprintf(stderr, "(recorded state, last changed %s ago; --refresh observes it live)\n", a);
-		}
-	}
+	print_records(v, n, fmt, do_refresh);
 out:
 	if (do_refresh && o.n_paths) pass_free(&p);
 	if (rb) recorded_free(rb, n_lv);

@@ -146,21 +146,23 @@ test_expect_success 'and a pass after that does nothing' '
 
 R2=$((R + 2 + 3600 + 1)) # both second certificates are due
 
-test_expect_success 'killed at the second renewal of a pass: the first CVM has it published, the second only recorded' '
+# Publications are asynchronous operations of the scheduler: the first
+# CVM's may or may not have landed when the second renewal is killed.
+test_expect_success 'killed at the second renewal of a pass: both renewals recorded, at most the first published' '
 	test_expect_code $KILLED crash after-renew-commit:2 $R2 reconcile -f specs --once >out 2>err &&
 	grep "crash point after-renew-commit" err &&
 	published=0 &&
 	for id in $id1 $id2; do
 		if [ "$(share_serial $id)" = "$(current $id)" ]; then published=$((published + 1)); fi
 	done &&
-	test $published = 1 &&
+	test $published -le 1 &&
 	test "$(ncerts $id1)" = 3 && test "$(ncerts $id2)" = 3 &&
 	ca_unchanged
 '
 
-test_expect_success 'the next pass publishes the recorded one and issues nothing more' '
+test_expect_success 'the next pass publishes what was only recorded and issues nothing more' '
 	at $((R2 + 1)) rec >out &&
-	test "$(grep -c "^rotated" out)" = 1 &&
+	test "$(grep -c "^rotated" out)" = $((2 - published)) &&
 	test "$(share_serial $id1)" = "$(current $id1)" &&
 	test "$(share_serial $id2)" = "$(current $id2)" &&
 	test "$(ncerts $id1)" = 3 && test "$(ncerts $id2)" = 3 &&

@@ -74,7 +74,7 @@ static json_t *settings_for(const char *const *hosts, size_t n, const char *shar
 }
 
 static provider_t *open_settings(const char *name, json_t *settings) {
-	provider_config_t cfg = {.name = name, .flavor = "manager", .settings = settings};
+	provider_config_t cfg = {.name = name, .flavor = "manager", .settings = settings, .state_dir = share_dir};
 	provider_t *p = NULL;
 	_cleanup_free_ char *err = NULL;
 	assert_int_equal(manager_provider_ops.open(&cfg, &p, &err), 0);
