@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/util.h"
 #include "reconciler/certs.h"
 
@@ -120,7 +121,8 @@ int shipment_build(shipment_t *s, store_t *st, const char *installation, const c
 		.placement = r->placement,
 		.vcpus = r->vcpus,
 		.memory_gib = r->memory_gib,
-		.agent_port = json_integer_value(json_object_get(agent, "port")) ? (int)json_integer_value(json_object_get(agent, "port")) : 7002,
+		.agent_port = json_integer_value(json_object_get(agent, "port")) ? (int)json_integer_value(json_object_get(agent, "port"))
+		                                                                 : CVM_DEFAULT_AGENT_PORT,
 		.labels = s->labels,
 		.n_labels = nl,
 		.files = s->files,

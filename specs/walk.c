@@ -8,6 +8,7 @@
 
 #include "common/array.h"
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/util.h"
 #include "specs/walk.h"
 
@@ -132,7 +133,7 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 	walk_size(w, spec, c);
 
 	c->agent.log_level = AGENT_LOG_INFO;
-	c->agent.port = 7002;
+	c->agent.port = CVM_DEFAULT_AGENT_PORT;
 	if ((n = map_get(spec, "agent")) && want_map(w, n, "spec.agent")) {
 		static const char *const agent_fields[] = {"logLevel", "port", "controlPlaneURL", "controlPlaneCAFile", NULL};
 		check_keys(w, n, "spec.agent", agent_fields);
@@ -150,8 +151,8 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 			get_string(w, v, "spec.agent.controlPlaneCAFile", true, &c->agent.control_plane_ca_file);
 	}
 
-	c->certs.validity_s = 30 * 86400;
-	c->certs.renew_before_s = 10 * 86400;
+	c->certs.validity_s = CVM_DEFAULT_CERT_VALIDITY_S;
+	c->certs.renew_before_s = CVM_DEFAULT_RENEW_BEFORE_S;
 	if ((n = map_get(spec, "certificates")) && want_map(w, n, "spec.certificates")) {
 		static const char *const cert_fields[] = {"validity", "renewBefore", NULL};
 		check_keys(w, n, "spec.certificates", cert_fields);

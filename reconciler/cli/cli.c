@@ -10,11 +10,12 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
 
-globals_t G = {.scope = "default", .lock_timeout_ms = 30000};
+globals_t G = {.scope = CVM_DEFAULT_SCOPE, .lock_timeout_ms = 30000};
 
 const char *state_dir(void) {
 	static char *computed;

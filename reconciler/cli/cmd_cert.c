@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -205,7 +206,7 @@ out:
 static int replace_default(store_t *st, pki_ca_t *ca, const cvm_record_t *r, const char *why) {
 	char *err = NULL;
 	cert_record_t fresh = {0};
-	int64_t validity = spec_int(r, "certificates", "validity", 30 * 86400);
+	int64_t validity = spec_int(r, "certificates", "validity", CVM_DEFAULT_CERT_VALIDITY_S);
 	if (store_begin(st) < 0 || certs_issue(st, ca, r->id, r->name, now_s(), validity, NULL, true, &fresh, &err) < 0) {
 		log_error("cannot issue a new certificate for %s: %s", r->name, err ? err : store_errmsg(st));
 		store_rollback(st);
@@ -360,7 +361,7 @@ static int cert_renew_or_issue(int argc, char **argv, bool renew) {
 		goto out;
 	}
 	/* An extra certificate (new, or the renewal of an extra one). */
-	int64_t validity = spec_int(&r, "certificates", "validity", 30 * 86400);
+	int64_t validity = spec_int(&r, "certificates", "validity", CVM_DEFAULT_CERT_VALIDITY_S);
 	if (store_begin(st) < 0 || certs_issue(st, ca, r.id, r.name, now_s(), validity, NULL, false, &fresh, &err) < 0) {
 		log_error("cannot issue a certificate for %s: %s", r.name, err ? err : store_errmsg(st));
 		store_rollback(st);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -85,8 +86,7 @@ static bool is_flag(const char *arg, const char *flag) {
 int main(int argc, char **argv) {
 	enum log_level level = LOG_INFO;
 	enum log_format fmt = LOG_TEXT;
-	G.scope = "default";
-	G.lock_timeout_ms = 30000;
+	/* G starts with its defaults (cli.c). */
 	/* libvirt's error printer and SIGPIPE are the manager backend's
 	 * business (manager_libvirt_init): the front knows no backend. */
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -39,7 +40,7 @@ static int64_t next_renewal(store_t *st) {
 		if (certs_current_default(st, v[i].id, &c) < 0) continue;
 		json_t *spec = v[i].spec_json ? json_loads(v[i].spec_json, 0, NULL) : NULL;
 		json_t *rb = json_object_get(json_object_get(spec, "certificates"), "renewBefore");
-		int64_t due = c.not_after - (json_is_integer(rb) ? json_integer_value(rb) : 10 * 86400);
+		int64_t due = c.not_after - (json_is_integer(rb) ? json_integer_value(rb) : CVM_DEFAULT_RENEW_BEFORE_S);
 		if (due < next) next = due;
 		json_decref(spec);
 		cert_record_free(&c);

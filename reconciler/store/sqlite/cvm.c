@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/defaults.h"
 #include "common/util.h"
 #include "reconciler/store/sqlite/sqlite_priv.h"
 
@@ -71,7 +72,7 @@ int sq_put_cvm(store_t *s, const cvm_record_t *r) {
 	if (r0 < 0) return r0;
 	sq_bind_text(st, 1, r->id);
 	sq_bind_text(st, 2, r->name);
-	sq_bind_text(st, 3, r->scope ? r->scope : "default");
+	sq_bind_text(st, 3, r->scope ? r->scope : CVM_DEFAULT_SCOPE);
 	sq_bind_text(st, 4, r->flavor);
 	sq_bind_text(st, 5, r->provider);
 	sq_bind_text(st, 6, r->placement);
