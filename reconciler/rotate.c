@@ -10,9 +10,14 @@
  * loses none of the pass's other work), as a second run of the scheduler.
  * A renewal is recorded in a transaction of its own, right before its
  * publication is submitted, and the publication is recorded as soon as it
- * is done: a kill between two CVMs' rotations leaves the first published
- * and on record as delivered, the second at most renewed, so the next pass
- * publishes only what is missing and issues nothing twice. */
+ * is done: a kill between two CVMs' rotations leaves each at most renewed
+ * and at most published (publications are asynchronous operations), and on
+ * record as delivered only once it was, so the next pass publishes only
+ * what is missing and issues nothing twice.
+ *
+ * What the decision needs of every CVM (current default certificate, what
+ * it was handed, its retry state) is read in one query per pass
+ * (store_list_cert_states), not three per CVM. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +27,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/apply_priv.h"
-
-static bool rotation_backing_off(store_t *st, const char *id, int64_t now) {
-	int n = 0;
-	int64_t next = 0;
-	return store_get_rotation_retry(st, id, &n, &next) == 0 && n > 0 && now < next;
-}
 
 static int rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
 	int n = 0;
@@ -40,19 +39,29 @@ static int rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
 	return store_set_rotation_retry(st, id, n, now + wait);
 }
 
+static int cmp_state(const void *key, const void *elem) {
+	return strcmp(key, ((const cert_state_t *)elem)->cvm_id);
+}
+
+int rotation_load(apply_ctx_t *x) {
+	int r = store_list_cert_states(x->p->store, &x->cstates, &x->n_cstates);
+	if (r < 0) log_error("cannot read the certificates' state: %s", store_errmsg(x->p->store));
+	return r;
+}
+
 void rotation_decide(apply_ctx_t *x, job_t *j) {
 	const action_t *a = j->a;
 	/* Only a resource that runs reads its files; the outcome wave has just
 	 * recorded which do. */
 	if (!j->has_rec || !a->spec || j->rc < 0 || j->rec.status != ST_RUNNING || !j->b || !j->b->conn || !x->ca) return;
-	store_t *st = x->p->store;
-	if (rotation_backing_off(st, j->rec.id, x->now)) return;
-	cert_record_t cur = {0};
-	bool have = certs_current_default(st, j->rec.id, &cur) == 0;
+	/* Sorted by id, as the store returns them. */
+	const cert_state_t *c = bsearch(j->rec.id, x->cstates, x->n_cstates, sizeof *x->cstates, cmp_state);
+	if (!c) return; /* not on record: nothing of it to rotate */
+	if (c->rotate_failures > 0 && x->now < c->rotate_next_at) return; /* backing off */
+	bool have = c->serial != NULL;
+	cert_record_t cur = {.not_after = c->not_after};
 	bool due = !have || certs_due(&cur, x->now, a->spec->certs.renew_before_s);
-	_cleanup_free_ char *delivered = certs_delivered_serial(st, j->rec.id);
-	bool unpublished = have && (!delivered || strcmp(delivered, cur.serial) != 0);
-	cert_record_free(&cur);
+	bool unpublished = have && (!c->delivered_serial || strcmp(c->delivered_serial, c->serial) != 0);
 	j->rotate = due || unpublished;
 	j->renew = due;
 }

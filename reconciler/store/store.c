@@ -224,6 +224,21 @@ int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t
 	return s->ops->list_certs(s, cvm_id, out, n);
 }
 
+int store_list_cert_states(store_t *s, cert_state_t **out, size_t *n) {
+	*out = NULL;
+	*n = 0;
+	OP(s, list_cert_states);
+	return s->ops->list_cert_states(s, out, n);
+}
+
+void cert_states_free(cert_state_t *v, size_t n) {
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].serial);
+		free(v[i].delivered_serial);
+	}
+	free(v);
+}
+
 /* ---- per-CVM facts with setters of their own ---- */
 
 int store_set_delivered(store_t *s, const char *cvm_id, const char *serial) {

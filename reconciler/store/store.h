@@ -101,6 +101,16 @@ typedef struct cert_record {
 	char *key_path; /* private key file (0600) */
 } cert_record_t;
 
+/* A CVM's certificate facts, as the rotation step needs them. */
+typedef struct cert_state {
+	char cvm_id[37];
+	char *serial;           /* its current default certificate (valid, latest notAfter); NULL: none */
+	int64_t not_after;
+	char *delivered_serial; /* what it has been handed; NULL: nothing yet */
+	int rotate_failures;    /* rotation retries, as store_get_rotation_retry says */
+	int64_t rotate_next_at;
+} cert_state_t;
+
 /* The operations a backing store provides, one per store_* function below
  * (opening excepted: each backend has its own open function, which fills
  * in the handle's ops). Each op has the contract of its store_* function;
@@ -129,6 +139,7 @@ typedef struct store_ops {
 	int (*put_cert)(store_t *s, const cert_record_t *c);
 	int (*get_cert)(store_t *s, const char *serial, cert_record_t *out);
 	int (*list_certs)(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
+	int (*list_cert_states)(store_t *s, cert_state_t **out, size_t *n);
 
 	int (*set_delivered)(store_t *s, const char *cvm_id, const char *serial);
 	int (*get_delivered)(store_t *s, const char *cvm_id, char **serial);
@@ -186,6 +197,11 @@ STORE_MUST_CHECK int store_list_certs(store_t *s, const char *cvm_id /* NULL: al
                                       size_t *n);
 void cert_record_free(cert_record_t *c);
 void cert_records_free(cert_record_t *v, size_t n);
+/* What the rotation step decides from, for every CVM that is not
+ * Inactive, in one query (ordered by cvm_id): a pass's cost must not grow
+ * by three queries per converged CVM. */
+STORE_MUST_CHECK int store_list_cert_states(store_t *s, cert_state_t **out, size_t *n);
+void cert_states_free(cert_state_t *v, size_t n);
 const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
 int cert_status_from_name(const char *s);      /* -1 if unknown */
 

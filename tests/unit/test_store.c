@@ -807,6 +807,54 @@ static void test_certs(void **state) {
 
 /* One transaction may record a certificate before its CVM: the reference
  * is checked at commit. */
+/* The rotation step's view of every CVM, in one query: the current default
+ * certificate (valid, latest notAfter), what was delivered, the retry
+ * state; Inactive CVMs are not in it. */
+static void test_cert_states(void **state) {
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	cvm_record_t a, b, gone;
+	put(s, &a, "a", "default", ST_RUNNING, 1, 1);
+	put(s, &b, "b", "default", ST_RUNNING, 1, 1);
+	put(s, &gone, "gone", "default", ST_INACTIVE, 1, 1);
+	cert_record_t old, cur, extra, revoked, g;
+	cert(&old, "01", a.id, 1000);
+	old.status = CERT_SUPERSEDED;
+	cert(&cur, "02", a.id, 2000);
+	cert(&extra, "03", a.id, 9000);
+	extra.is_default = false; /* an extra certificate is never the default one */
+	cert(&revoked, "04", a.id, 8000);
+	revoked.status = CERT_REVOKED;
+	cert(&g, "05", gone.id, 3000);
+	cert_record_t *all[] = {&old, &cur, &extra, &revoked, &g};
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) assert_int_equal(store_put_cert(s, all[i]), 0);
+	assert_int_equal(store_set_delivered(s, a.id, "01"), 0);
+	assert_int_equal(store_set_rotation_retry(s, b.id, 2, 4242), 0);
+
+	cert_state_t *v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_list_cert_states(s, &v, &n), 0);
+	assert_int_equal(n, 2);
+	const cert_state_t *sa = strcmp(v[0].cvm_id, a.id) == 0 ? &v[0] : &v[1];
+	const cert_state_t *sb = sa == &v[0] ? &v[1] : &v[0];
+	assert_true(strcmp(v[0].cvm_id, v[1].cvm_id) < 0); /* ordered by id */
+	assert_string_equal(sa->serial, "02");
+	assert_int_equal(sa->not_after, cur.not_after);
+	assert_string_equal(sa->delivered_serial, "01");
+	assert_int_equal(sa->rotate_failures, 0);
+	assert_string_equal(sb->cvm_id, b.id);
+	assert_null(sb->serial);
+	assert_null(sb->delivered_serial);
+	assert_int_equal(sb->rotate_failures, 2);
+	assert_int_equal(sb->rotate_next_at, 4242);
+	cert_states_free(v, n);
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) cert_record_free(all[i]);
+	cvm_record_free(&a);
+	cvm_record_free(&b);
+	cvm_record_free(&gone);
+	store_close(s);
+}
+
 static void test_cert_before_cvm_in_transaction(void **state) {
 	fixture *f = *state;
 	store_t *s = open_ok(f->dir);
@@ -1033,6 +1081,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_before_cvm_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_two_handles, setup, teardown),

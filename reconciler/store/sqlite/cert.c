@@ -97,11 +97,40 @@ int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n
 	*out = NULL;
 	*n = 0;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	/* Two statements, not "?1 IS NULL OR cvm_id = ?1": that form keeps
+	 * SQLite from using certs_by_cvm, and one CVM's list became a scan. */
+	int r = cvm_id ? sq_prepare(s, "SELECT " CERT_COLS " FROM certs WHERE cvm_id = ?1 ORDER BY not_before, serial", &st)
+	               : sq_prepare(s, "SELECT " CERT_COLS " FROM certs ORDER BY cvm_id, not_before, serial", &st);
+	if (r < 0) return r;
+	if (cvm_id) sq_bind_text(st, 1, cvm_id);
+	return sq_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
+}
+
+static int cert_state_row(store_t *s, sqlite3_stmt *st, void *elem) {
+	(void)s;
+	cert_state_t *c = elem;
+	snprintf(c->cvm_id, sizeof c->cvm_id, "%s", (const char *)sqlite3_column_text(st, 0));
+	c->serial = sq_col_strdup(st, 1);
+	c->not_after = sqlite3_column_int64(st, 2);
+	c->delivered_serial = sq_col_strdup(st, 3);
+	c->rotate_failures = sqlite3_column_int(st, 4);
+	c->rotate_next_at = sqlite3_column_int64(st, 5);
+	return 0;
+}
+static void cert_state_free_all(void *v, size_t n) { cert_states_free(v, n); }
+
+int sq_list_cert_states(store_t *s, cert_state_t **out, size_t *n) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	/* The current default certificate is the valid default one with the
+	 * latest notAfter (as certs_current_default picks it). */
 	int r = sq_prepare(s,
-	                   "SELECT " CERT_COLS " FROM certs WHERE ?1 IS NULL OR cvm_id = ?1 "
-	                   "ORDER BY cvm_id, not_before, serial",
+	                   "SELECT c.id, d.serial, d.not_after, c.delivered_serial, c.rotate_failures, c.rotate_next_at "
+	                   "FROM cvms c LEFT JOIN ("
+	                   "  SELECT cvm_id, serial, not_after,"
+	                   "    ROW_NUMBER() OVER (PARTITION BY cvm_id ORDER BY not_after DESC, not_before, serial) AS rn"
+	                   "  FROM certs WHERE is_default = 1 AND status = 'valid') d ON d.cvm_id = c.id AND d.rn = 1 "
+	                   "WHERE c.status <> 'Inactive' ORDER BY c.id",
 	                   &st);
 	if (r < 0) return r;
-	sq_bind_text(st, 1, cvm_id);
-	return sq_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
+	return sq_collect(s, st, sizeof(cert_state_t), cert_state_row, cert_state_free_all, (void **)out, n);
 }
