@@ -91,6 +91,13 @@ typedef struct backend_schema {
 	 * backend cannot change on a live resource; NULL-terminated. */
 	const char *const *replace_fields;
 
+	/* The engine's limits for this backend when the Provider sets none
+	 * (0: the engine's own defaults, reconciler/sched.h): operations in
+	 * flight, and mutating requests per second. A cloud's API quota is not
+	 * a libvirt host's. */
+	int default_concurrency;
+	double default_requests_per_second;
+
 	/* Where the agent finds its files inside the guest. */
 	const char *guest_cert_dir; /* "/etc/cocos/certs" */
 	const char *guest_env_file; /* "/etc/cocos/environment" */

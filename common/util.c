@@ -175,7 +175,16 @@ void format_duration(int64_t secs, char *out, size_t outsz) {
 	}
 }
 
+/* The directory itself first: it usually exists already (every share and
+ * key write passes here), and walking the parents costs a mkdir each. */
 int mkdir_p(const char *dir, mode_t mode) {
+	if (mkdir(dir, mode) == 0) return chmod(dir, mode) < 0 ? -errno : 0; /* mkdir honours the umask */
+	if (errno == EEXIST) {
+		struct stat st;
+		if (stat(dir, &st) < 0) return -errno;
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	}
+	if (errno != ENOENT) return -errno;
 	_cleanup_free_ char *copy = xstrdup(dir);
 	for (char *p = copy + 1; *p; p++) {
 		if (*p != '/') continue;
@@ -204,6 +213,10 @@ int fsync_dir(const char *dir) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+	return write_file_replace(path, data, len, mode, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable) {
 	_cleanup_free_ char *dcopy = xstrdup(path);
 	const char *dir = dirname(dcopy);
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", path);
@@ -224,14 +237,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		p += w;
 		left -= (size_t)w;
 	}
-	if (!r && fsync(fd) < 0) r = -errno;
+	if (!r && durable && fsync(fd) < 0) r = -errno;
 	if (close(fd) < 0 && !r) r = -errno;
 	if (!r && rename(tmp, path) < 0) r = -errno;
 	if (r) {
 		unlink(tmp);
 		return r;
 	}
-	return fsync_dir(dir);
+	return durable ? fsync_dir(dir) : 0;
 }
 
 int read_file(const char *path, char **out, size_t *len) {

@@ -46,6 +46,10 @@ int mkdir_p(const char *dir, mode_t mode);
 /* Writes data to path atomically: a temporary file in the same directory,
  * created with `mode`, fsync'ed, renamed over path, directory fsync'ed. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same without the two fsyncs: the new content replaces the old by
+ * rename (a reader sees one or the other), and the caller makes a batch of
+ * such writes durable at once (syncfs). durable=true is write_file_atomic. */
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable);
 /* Reads a whole file (NUL-terminated). Returns 0 or -errno. */
 int read_file(const char *path, char **out, size_t *len);
 int fsync_dir(const char *dir);

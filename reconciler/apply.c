@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/exitcode.h"
 #include "common/log.h"
+#include "common/timing.h"
 #include "common/util.h"
 #include "reconciler/apply_priv.h"
 
@@ -100,6 +101,8 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	x.n_jobs = jobs_from_plan(pl, jobs, sum);
 	int code = EXIT_FAILED;
 
+	pass_timings_t *tm = &p->timings;
+	int64_t t = mono_ns();
 	/* The CA, created with the default key type on first use. */
 	if (creates_anything(pl) && certs_open_ca(p->store, true, &x.ca, &x.ca_err) < 0) log_error("%s", x.ca_err);
 
@@ -109,8 +112,11 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 			sum->failed += jobs[k].a->kind != ACT_NOOP && jobs[k].a->kind != ACT_UNKNOWN;
 		goto out;
 	}
+	timing_lap(&t, &tm->intents_ns);
 	steps_run(&x, false);
+	timing_lap(&t, &tm->remote_ns);
 	if (outcomes_record(&x) < 0) goto out;
+	timing_lap(&t, &tm->outcome_ns);
 
 	/* Certificates: renewals and publication, then the CRL. */
 	if (rotation_load(&x) < 0)
@@ -121,6 +127,7 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	steps_run(&x, true);
 	if (rotations_record(&x) < 0) sum->failed++;
 	publish_crl(&x);
+	timing_lap(&t, &tm->rotation_ns);
 
 	code = EXIT_OK;
 	if (sum->failed || sum->unknown) code = exit_merge(code, EXIT_FAILED);

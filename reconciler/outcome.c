@@ -27,6 +27,34 @@ static bool made_or_started(const job_t *j) {
 	return j->rc == 0 && (j->do_create || j->do_start);
 }
 
+/* What the pass knows of a backend's resources now: what the state
+ * recorded, and the markers of everything this pass just created or
+ * started (so the look below reads no marker back). Strings are
+ * borrowed; free the array alone. */
+static observed_t *known_now(apply_ctx_t *x, const pass_backend_t *b, size_t *n) {
+	observed_t *k = xcalloc(b->n_known + x->n_jobs + 1, sizeof *k);
+	memcpy(k, b->known, b->n_known * sizeof *k);
+	*n = b->n_known;
+	const char *inst = store_installation_id(x->p->store);
+	for (size_t i = 0; i < x->n_jobs; i++) {
+		const job_t *j = &x->jobs[i];
+		if (j->b != b || !made_or_started(j) || !j->rec.placement) continue;
+		observed_t *o = &k[(*n)++];
+		memcpy(o->id, j->rec.id, sizeof o->id);
+		o->name = j->rec.name;
+		o->scope = j->rec.scope;
+		o->installation = (char *)inst;
+		o->spec_hash = j->rec.spec_hash;
+		o->attempt = j->rec.attempt;
+		o->placement = j->rec.placement;
+		o->handle = j->rec.handle;
+		o->state = RES_RUNNING; /* what the create or start left it in */
+		o->vcpus = j->rec.vcpus;
+		o->memory_gib = j->rec.memory_gib;
+	}
+	return k;
+}
+
 /* After creates and starts, look once more to learn addresses and states
  * (remote I/O: before the transaction). */
 static void refresh_observations(apply_ctx_t *x) {
@@ -38,7 +66,9 @@ static void refresh_observations(apply_ctx_t *x) {
 		if (!touched || !b->conn) continue;
 		observation_t fresh = {0};
 		char *err = NULL;
-		if (prov_observe(b->ops, b->conn, b->known, b->n_known, &fresh, &err) == 0) {
+		size_t n_known;
+		_cleanup_free_ observed_t *known = known_now(x, b, &n_known);
+		if (prov_observe(b->ops, b->conn, known, n_known, &fresh, &err) == 0) {
 			/* The plan's actions point into the old observation; keep it
 			 * alive until the pass ends and use the fresh one only here. */
 			for (size_t k = 0; k < x->n_jobs; k++) {

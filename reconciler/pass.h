@@ -42,6 +42,9 @@ typedef struct pass_backend {
 /* Wall time of each phase of the last pass (CVMCTL_TIMINGS=1 prints it). */
 typedef struct pass_timings {
 	int64_t load_ns, store_ns, observe_ns, plan_ns, apply_ns;
+	/* apply's own split: intents (placement, minting, the wave's
+	 * transaction), remote (the scheduler), outcome, rotation (+ CRL) */
+	int64_t intents_ns, remote_ns, outcome_ns, rotation_ns;
 } pass_timings_t;
 
 typedef struct pass {

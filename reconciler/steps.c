@@ -134,7 +134,10 @@ void steps_run(apply_ctx_t *x, bool rotation) {
 		pass_backend_t *b = &p->backends[i];
 		const provider_spec_t *ps = &p->specs.providers[i];
 		bs[i] = (sched_backend_t){.name = b->cfg.name, .ops = b->ops, .conn = b->conn};
-		sched_backend_limits(&bs[i], ps->concurrency, ps->requests_per_second, x->o->per_provider);
+		const backend_schema_t *sc = ps->backend;
+		int conc = ps->concurrency > 0 ? ps->concurrency : sc ? sc->default_concurrency : 0;
+		double rps = ps->requests_per_second > 0 ? ps->requests_per_second : sc ? sc->default_requests_per_second : 0;
+		sched_backend_limits(&bs[i], conc, rps, x->o->per_provider);
 	}
 	_cleanup_free_ sched_task_t **tasks = xcalloc(x->n_jobs + 1, sizeof *tasks);
 	size_t n = 0;

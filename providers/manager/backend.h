@@ -86,6 +86,7 @@ struct mhost {
 	int cap_vcpus, cap_memory_gib;
 	/* The worker's own. */
 	virConnectPtr conn;
+	unsigned long libver; /* of conn, read once (0: not yet) */
 	bool owner_read;
 	manager_owner_t owner;
 };

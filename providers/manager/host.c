@@ -240,6 +240,7 @@ static int run_one(mhost_t *h, mjob_t *j, char **err) {
 		}
 		set_keepalive(h, c);
 		h->conn = c;
+		h->libver = 0; /* a new connection: ask again */
 	}
 	int rc = j->fn(h, h->conn, j, err);
 	if (rc < 0 && virConnectIsAlive(h->conn) != 1) {
@@ -365,8 +366,8 @@ int job_poll(mjob_t *j, int *again_ms) {
 	check_bound_locked(h);
 	int done = j->done;
 	/* Define + start on a test driver take a millisecond, on QEMU a few
-	 * hundred: ask soon. */
-	if (!done) *again_ms = j->running ? 20 : 50;
+	 * hundred: ask soon, and sooner the closer the job is to its turn. */
+	if (!done) *again_ms = j->running ? 2 : 5;
 	pthread_mutex_unlock(&h->p->lock);
 	return done;
 }

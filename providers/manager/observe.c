@@ -4,10 +4,19 @@
  * domains the state does not know under that id, name, host and state;
  * the address only for running domains whose address is not known or
  * whose state changed. A known domain's markers are what the state
- * recorded. */
+ * recorded.
+ *
+ * A known running domain without an address (no DHCP lease yet, or a
+ * network that gives none, like the test driver's) is read again to learn
+ * one, but at most ADDRESS_RETRIES of them per host and pass, from a
+ * random starting point: a fleet that never gets leases must not cost two
+ * calls per domain on every pass. A domain that just started is not
+ * "known in that state" and is always read. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -148,12 +157,18 @@ static void add_seen(mjob_t *j, const char *name, const char *id) {
 	j->n_seen++;
 }
 
-/* A domain the state knows, unchanged: its recorded markers. */
-static bool take_known(mhost_t *h, mjob_t *j, const char *uuid, const char *name, res_state_t st) {
+#define ADDRESS_RETRIES 32
+
+/* A domain the state knows, unchanged: its recorded markers. *retries
+ * counts down the address lookups this pass may still spend. */
+static bool take_known(mhost_t *h, mjob_t *j, const char *uuid, const char *name, res_state_t st, int *retries) {
 	const observed_t *k = find_known(j, uuid);
 	if (!k || st != k->state || !k->name || strcmp(k->name, name) != 0) return false;
 	/* Its address is still to be learnt: that takes the marker's port. */
-	if (st == RES_RUNNING && !k->url) return false;
+	if (st == RES_RUNNING && !k->url && *retries > 0) {
+		--*retries;
+		return false;
+	}
 	observed_t *ob = add_observed(&j->obs);
 	observed_copy(ob, k);
 	free(ob->placement);
@@ -193,13 +208,17 @@ int observe_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 	listed_t *v = NULL;
 	int n = 0;
 	int r = list_states(h, c, &v, &n, err);
-	for (int i = 0; r == 0 && i < n; i++) {
+	int retries = ADDRESS_RETRIES;
+	unsigned start = 0;
+	if (n > 0 && getrandom(&start, sizeof start, 0) != sizeof start) start = (unsigned)time(NULL);
+	for (int i0 = 0; r == 0 && i0 < n; i0++) {
+		int i = (int)((start + (unsigned)i0) % (unsigned)n);
 		char uuid[VIR_UUID_STRING_BUFLEN];
 		const char *name = virDomainGetName(v[i].dom);
 		if (!name || virDomainGetUUIDString(v[i].dom, uuid) < 0) continue;
 		res_state_t st = map_state(v[i].state);
 		size_t before = j->obs.n;
-		if (!take_known(h, j, uuid, name, st)) r = read_domain(h, j, &v[i], uuid, name, err);
+		if (!take_known(h, j, uuid, name, st, &retries)) r = read_domain(h, j, &v[i], uuid, name, err);
 		add_seen(j, name, j->obs.n > before ? uuid : NULL);
 	}
 	for (int i = 0; i < n; i++) virDomainFree(v[i].dom);

@@ -130,7 +130,7 @@ static int ensure_running(mhost_t *h, virDomainPtr d, const char *id, char **err
  * other hosts are judged from what the last observe saw of them (a host
  * not observed, or down, is skipped as placement skips it); this one is
  * asked. */
-static int name_taken(mhost_t *h, virConnectPtr c, const char *name, char **err) {
+static int name_taken(mhost_t *h, virConnectPtr c, const char *name, char **err, bool listed_absent_here) {
 	provider_t *p = h->p;
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->n_hosts && !*err; i++) {
@@ -145,6 +145,7 @@ static int name_taken(mhost_t *h, virConnectPtr c, const char *name, char **err)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (*err) return -EEXIST;
+	if (listed_absent_here) return 0;
 	LV_COUNT(other);
 	_cleanup_dom_ virDomainPtr other = virDomainLookupByName(c, name);
 	_cleanup_lverr_ lv_error_t e = {0};
@@ -166,14 +167,18 @@ static int name_taken(mhost_t *h, virConnectPtr c, const char *name, char **err)
 
 static int define_and_start(mhost_t *h, virConnectPtr c, const cvm_desired_t *want, const char *root, char **err) {
 	provider_t *p = h->p;
-	unsigned long libver;
 	_cleanup_lverr_ lv_error_t e = {0};
-	LV_COUNT(other);
-	if (virConnectGetLibVersion(c, &libver) < 0) {
-		lv_capture(&e);
-		*err = xasprintf("cannot read the libvirt version of %s: %s", h->uri, e.msg);
-		return -EIO;
+	/* Once per connection: it decides the launch form of every domain. */
+	if (!h->libver) {
+		LV_COUNT(other);
+		if (virConnectGetLibVersion(c, &h->libver) < 0) {
+			lv_capture(&e);
+			h->libver = 0;
+			*err = xasprintf("cannot read the libvirt version of %s: %s", h->uri, e.msg);
+			return -EIO;
+		}
 	}
+	unsigned long libver = h->libver;
 	_cleanup_free_ char *certs = manager_share_path(root, want->id, "certs");
 	_cleanup_free_ char *env = manager_share_path(root, want->id, "env");
 	manager_domain_params dp = {
@@ -209,16 +214,31 @@ static int define_and_start(mhost_t *h, virConnectPtr c, const cvm_desired_t *wa
 	return 0;
 }
 
+/* Whether this pass's listing of the host (every domain, ours or not)
+ * showed neither the id nor the name: then a create need not ask again
+ * before defining. libvirt itself refuses a second domain of either. */
+static bool listed_absent(mhost_t *h, const char *id, const char *name) {
+	pthread_mutex_lock(&h->p->lock);
+	bool absent = h->observed;
+	for (size_t k = 0; absent && k < h->n_seen; k++)
+		if (strcmp(h->seen[k].name, name) == 0 || (h->seen[k].id && strcmp(h->seen[k].id, id) == 0)) absent = false;
+	pthread_mutex_unlock(&h->p->lock);
+	return absent;
+}
+
 /* Idempotent per (id, attempt): a retry of the same attempt finds its
- * domain and carries on; j->out_handle is the share root it mounts. */
+ * domain and carries on; j->out_handle is the share root it mounts. A
+ * create whose id and name the pass's listing of this host did not show
+ * costs two calls (define, start), as it would in a virsh session. */
 int create_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 	const cvm_desired_t *want = j->want;
 	const char *root = h->p->share_dir;
 	_cleanup_lverr_ lv_error_t e = {0};
 	_cleanup_dom_ virDomainPtr d = NULL;
-	int r = lookup_uuid(c, want->id, &d, &e);
+	bool fresh = listed_absent(h, want->id, want->name);
+	int r = fresh ? -ENOENT : lookup_uuid(c, want->id, &d, &e);
 	if (r == -ENOENT) {
-		if ((r = name_taken(h, c, want->name, err)) < 0) return r;
+		if ((r = name_taken(h, c, want->name, err, fresh)) < 0) return r;
 		if ((r = write_shares(h, c, root, want, err)) < 0) return r;
 		if ((r = define_and_start(h, c, want, root, err)) < 0) return r;
 		seen_update(h, want->name, want->id, true);

@@ -15,7 +15,7 @@
 static const char *const domain_types[] = {"kvm", "qemu", NULL};
 
 static const field_def_t capacity_fields[] = {
-	{.name = "vcpus", .type = FT_INT, .min = 1, .max = 4096, .doc = "vCPUs a host offers to CVMs (default: libvirt's node info)"},
+	{.name = "vcpus", .type = FT_INT, .min = 1, .max = 1 << 20, .doc = "vCPUs a host offers to CVMs (default: libvirt's node info)"},
 	{.name = "memoryGiB", .type = FT_INT, .min = 1, .max = 1 << 20, .doc = "GiB of memory a host offers to CVMs (default: node info)"},
 	{0},
 };
@@ -87,6 +87,10 @@ const backend_schema_t manager_schema = {
 	.check_size = manager_check_size,
 	.size_name = NULL,
 	.replace_fields = manager_replace_fields,
+	/* libvirt has no API quota; each host's worker serialises its own
+	 * calls, so many operations may wait in its queue at once. */
+	.default_concurrency = 64,
+	.default_requests_per_second = 1000,
 	.guest_cert_dir = "/etc/certs",
 	.guest_env_file = "/etc/cocos/environment",
 };

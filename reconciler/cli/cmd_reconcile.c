@@ -17,9 +17,12 @@
 #include "reconciler/daemon/watch.h"
 
 static void print_timings(const pass_timings_t *t, int64_t total_ns) {
-	fprintf(stderr, "timings: load=%.1fms store=%.1fms observe=%.1fms plan=%.1fms apply=%.1fms total=%.1fms\n",
+	fprintf(stderr,
+	        "timings: load=%.1fms store=%.1fms observe=%.1fms plan=%.1fms apply=%.1fms "
+	        "(intents=%.1fms remote=%.1fms outcome=%.1fms rotation=%.1fms) total=%.1fms\n",
 	        ns_to_ms(t->load_ns), ns_to_ms(t->store_ns), ns_to_ms(t->observe_ns), ns_to_ms(t->plan_ns),
-	        ns_to_ms(t->apply_ns), ns_to_ms(total_ns));
+	        ns_to_ms(t->apply_ns), ns_to_ms(t->intents_ns), ns_to_ms(t->remote_ns), ns_to_ms(t->outcome_ns),
+	        ns_to_ms(t->rotation_ns), ns_to_ms(total_ns));
 }
 
 static int one_pass(store_t *st, const pass_opts_t *o) {

@@ -78,7 +78,8 @@ for run in $(seq "$RUNS"); do
 	write_tree "$TRASH/specs-$run" "$uc"
 
 	t0=$(now)
-	"$CVMCTL" --state-dir "$TRASH/state-$run" -q reconcile -f "$TRASH/specs-$run" --once >"$TRASH/cvmctl-$run.log"
+	"$CVMCTL" --state-dir "$TRASH/state-$run" -q reconcile -f "$TRASH/specs-$run" --once >"$TRASH/cvmctl-$run.log" 2>"$TRASH/cvmctl-$run.err"
+	if [ -n "${CVMCTL_TIMINGS:-}" ]; then grep "^timings" "$TRASH/cvmctl-$run.err" >&2 || true; fi
 	t1=$(now)
 	t_cvmctl+=("$(elapsed "$t0" "$t1")")
 	[ "$(count_running "$uc" bench-)" = "$N" ] || { echo "creates.sh: cvmctl did not start $N domains" >&2; exit 1; }
