@@ -162,7 +162,9 @@ test_expect_success 'killed at the second renewal of a pass: both renewals recor
 
 test_expect_success 'the next pass publishes what was only recorded and issues nothing more' '
 	at $((R2 + 1)) rec >out &&
-	test "$(grep -c "^rotated" out)" = $((2 - published)) &&
+	# A publication that reached the share but was killed before it was
+	# recorded is published once more (the same certificate): harmless.
+	n=$(grep -c "^rotated" out) && test $n -ge $((2 - published)) && test $n -le 2 &&
 	test "$(share_serial $id1)" = "$(current $id1)" &&
 	test "$(share_serial $id2)" = "$(current $id2)" &&
 	test "$(ncerts $id1)" = 3 && test "$(ncerts $id2)" = 3 &&

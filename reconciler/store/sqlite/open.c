@@ -88,6 +88,9 @@ int sqlite_store_open(const char *dir, const char *installation, store_t **out) 
 	q->lock_fd = -1;
 	_cleanup_free_ char *path = xasprintf("%s/state.db", dir);
 
+	/* Registered before the first statement is prepared (open_db's own
+	 * PRAGMA), so that every statement finds its way back to the cache. */
+	sq_register(s, true);
 	int r = prepare_dir(s, dir);
 	if (r >= 0) r = open_db(s, path);
 	if (r >= 0) r = sq_begin(s);
@@ -110,6 +113,8 @@ int sqlite_store_open(const char *dir, const char *installation, store_t **out) 
 
 void sq_close(store_t *s) {
 	sq_unlock(s);
+	sq_register(s, false);
+	sq_cache_drop(s);
 	/* An open transaction is rolled back by the close. */
 	sqlite3_close_v2(sq_db(s));
 	store_base_fini(s);

@@ -1,6 +1,7 @@
 /* The SQLite store: transactions, settings, and the SQLite helpers the
  * other files of sqlite/ share. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,9 +52,64 @@ int sq_err(store_t *s) {
 	}
 }
 
+/* The open stores, so that sq_release (which gets only the statement) finds
+ * the cache a statement came from. Stores are opened and closed rarely and
+ * there are a handful at most. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static sqlite_store_t *open_stores;
+
+void sq_register(store_t *s, bool open) {
+	pthread_mutex_lock(&open_lock);
+	sqlite_store_t **pp = &open_stores;
+	while (*pp && *pp != sq(s)) pp = &(*pp)->next_open;
+	if (open && !*pp) {
+		sq(s)->next_open = open_stores;
+		open_stores = sq(s);
+	} else if (!open && *pp) {
+		*pp = sq(s)->next_open;
+	}
+	pthread_mutex_unlock(&open_lock);
+}
+
 int sq_prepare(store_t *s, const char *sql, sqlite3_stmt **st) {
-	if (sqlite3_prepare_v2(sq_db(s), sql, -1, st, NULL) != SQLITE_OK) return sq_err(s);
+	sqlite_store_t *q = sq(s);
+	for (size_t i = 0; i < q->n_cache; i++) {
+		if (q->cache[i].sql != sql || q->cache[i].busy) continue;
+		q->cache[i].busy = true;
+		*st = q->cache[i].st;
+		return 0;
+	}
+	if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) return sq_err(s);
+	if (q->n_cache < SQ_CACHE_MAX) q->cache[q->n_cache++] = (sq_cached_t){sql, *st, true};
 	return 0;
+}
+
+void sq_release(sqlite3_stmt **p) {
+	sqlite3_stmt *st = *p;
+	if (!st) return;
+	sqlite3 *db = sqlite3_db_handle(st);
+	pthread_mutex_lock(&open_lock);
+	for (sqlite_store_t *q = open_stores; q; q = q->next_open) {
+		if (q->db != db) continue;
+		for (size_t i = 0; i < q->n_cache; i++) {
+			if (q->cache[i].st != st) continue;
+			pthread_mutex_unlock(&open_lock);
+			sqlite3_reset(st); /* its error, if any, was reported by the step */
+			sqlite3_clear_bindings(st);
+			q->cache[i].busy = false;
+			*p = NULL;
+			return;
+		}
+	}
+	pthread_mutex_unlock(&open_lock);
+	sqlite3_finalize(st);
+	*p = NULL;
+}
+
+void sq_cache_drop(store_t *s) {
+	sqlite_store_t *q = sq(s);
+	for (size_t i = 0; i < q->n_cache; i++) sqlite3_finalize(q->cache[i].st);
+	q->n_cache = 0;
 }
 
 int sq_exec(store_t *s, const char *sql) {

@@ -11,10 +11,25 @@
 #include "reconciler/store/sqlite/sqlite_store.h"
 #include "reconciler/store/store_impl.h"
 
+/* A prepared statement kept for the next call with the same SQL text:
+ * compiling an upsert costs more than running it, and a pass runs the same
+ * few statements thousands of times. Keyed by the text's address (the SQL
+ * are string literals). */
+typedef struct sq_cached {
+	const char *sql;
+	sqlite3_stmt *st;
+	bool busy; /* handed out and not yet released */
+} sq_cached_t;
+
+#define SQ_CACHE_MAX 48
+
 typedef struct sqlite_store {
 	struct store base; /* first: a store_t * of ours is a sqlite_store_t * */
 	sqlite3 *db;
 	int lock_fd; /* -1 unless this handle holds <dir>/lock */
+	sq_cached_t cache[SQ_CACHE_MAX];
+	size_t n_cache;
+	struct sqlite_store *next_open; /* the process's open stores (sq_release finds a statement's) */
 } sqlite_store_t;
 
 static inline sqlite_store_t *sq(store_t *s) {
@@ -25,8 +40,14 @@ static inline sqlite3 *sq_db(store_t *s) {
 	return sq(s)->db;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
-#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
+/* Gives a statement from sq_prepare back: a cached one is reset for its
+ * next use, any other finalized. */
+void sq_release(sqlite3_stmt **st);
+#define _cleanup_stmt_ _cleanup_(sq_release)
+/* Every cached statement of s finalized (before its database closes). */
+void sq_cache_drop(store_t *s);
+/* s joins or leaves the process's list of open stores. */
+void sq_register(store_t *s, bool open);
 
 /* Records what SQLite said about the last call and returns the errno that
  * best says the same (-EEXIST for a uniqueness conflict, -EBUSY, ...). */
