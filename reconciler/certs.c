@@ -93,7 +93,10 @@ void certs_mint_many(pki_ca_t *ca, certs_mint_req_t *v, size_t n) {
 }
 
 char *certs_key_path(store_t *st, const char *id, const char *serial) {
-	return xasprintf("%s/keys/%s/%s.key", store_dir(st), id, serial);
+	/* One directory for every key (0700): a directory per CVM cost a
+	 * mkdir per certificate, the most expensive step of the create path.
+	 * Keys written by older versions keep the paths their records name. */
+	return xasprintf("%s/keys/%s.%s.key", store_dir(st), id, serial);
 }
 
 /* A directory for keys: 0700, and not open to group or others even if it

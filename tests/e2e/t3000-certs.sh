@@ -206,14 +206,15 @@ test_expect_success 'get shows the certificates with the CVM' '
 
 test_expect_success 'key files are 0600 in 0700 directories: state keys/, ca/ca.key, host shares' '
 	check_key_perms &&
-	ls "$STATE"/keys >ids && printf "%s\n" "$id1" "$id2" | sort >expect && test_cmp expect ids &&
-	test_path_is_file "$STATE/keys/$id1/$serial1.key" &&
-	cmp "$STATE/keys/$id1/$serial1.key" d1/key.pem
+	ls "$STATE"/keys >keys && printf "%s\n" "$id1.$serial1.key" "$id2.$serial2.key" | sort >expect &&
+	test_cmp expect keys &&
+	test_path_is_file "$STATE/keys/$id1.$serial1.key" &&
+	cmp "$STATE/keys/$id1.$serial1.key" d1/key.pem
 '
 
 test_expect_success 'the secret check finds a key when one is there (positive control)' '
 	cp "$CVMLOG" leak.log &&
-	sed -n "2,3p" "$STATE/keys/$id2/$serial2.key" >>leak.log &&
+	sed -n "2,3p" "$STATE/keys/$id2.$serial2.key" >>leak.log &&
 	test_must_fail check_no_secrets leak.log &&
 	cp "$CVMLOG" leak2.log &&
 	openssl pkey -in "$STATE/ca/ca.key" -outform DER | base64 -w0 >>leak2.log &&
@@ -221,7 +222,7 @@ test_expect_success 'the secret check finds a key when one is there (positive co
 	cp "$CVMLOG" leak3.log && echo "-----BEGIN PRIVATE KEY-----" >>leak3.log &&
 	test_must_fail check_no_secrets leak3.log &&
 	cp "$CVMLOG" leak4.log &&
-	openssl pkey -in "$STATE/keys/$id1/$serial1.key" -noout -text |
+	openssl pkey -in "$STATE/keys/$id1.$serial1.key" -noout -text |
 		sed -n "/^priv:/,/^pub:/p" | sed "1d;\$d" | tr -d " :\n" >>leak4.log &&
 	test_must_fail check_no_secrets leak4.log
 '

@@ -20,7 +20,7 @@
 #	check_share NAME DIR       the share of NAME holds byte for byte what
 #	                           `cert download NAME --dir DIR --force` writes
 #	check_no_secrets [LOG]     no private key in LOG (default $CVMLOG)
-#	check_key_perms            key files 0600, their directories 0700
+#	check_key_perms            key files 0600 in the 0700 keys/ directory
 
 STATE=$XDG_STATE_HOME/cvmctl
 . "$E2E_DIR/t1-fixtures/specs.sh"
@@ -142,7 +142,7 @@ check_no_secrets() {
 		echo "a PEM private key header is in $log" >&2
 		return 1
 	fi
-	for k in "$STATE"/keys/*/*.key "$STATE"/ca/ca.key "$@"; do
+	for k in "$STATE"/keys/*.key "$STATE"/ca/ca.key "$@"; do
 		[ -f "$k" ] || continue
 		# `openssl pkey -outform DER` writes the traditional form (SEC1,
 		# PKCS#1); key files and PEM output are PKCS#8: check both.
@@ -192,11 +192,10 @@ check_key_perms() {
 	test "$(mode_of "$STATE/ca")" = 700 &&
 	test "$(mode_of "$STATE/ca/ca.key")" = 600 &&
 	test "$(mode_of "$STATE/keys")" = 700 || { ls -la "$STATE" "$STATE/ca" >&2; return 1; }
-	for d in "$STATE"/keys/*; do
-		test "$(mode_of "$d")" = 700 || { echo "$d is $(mode_of "$d")" >&2; return 1; }
-		for f in "$d"/*; do
-			test "$(mode_of "$f")" = 600 || { echo "$f is $(mode_of "$f")" >&2; return 1; }
-		done
+	# One directory for every key: CVM-id.SERIAL.key
+	for f in "$STATE"/keys/*; do
+		test -f "$f" || { echo "$f is not a key file" >&2; return 1; }
+		test "$(mode_of "$f")" = 600 || { echo "$f is $(mode_of "$f")" >&2; return 1; }
 	done
 	for d in "$SHARES"/*; do
 		[ -d "$d" ] || continue
