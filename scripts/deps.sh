@@ -115,8 +115,10 @@ fi
 
 if [ -n "$missing" ]; then
 	echo "deps.sh: installing $missing" >&2
-	apt-get update -q || exit 1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing || exit 1
+	# Wait for a dpkg lock another installer holds (unattended upgrades, a
+	# second make) instead of failing at once.
+	apt-get -o DPkg::Lock::Timeout=300 update -q || exit 1
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing || exit 1
 fi
 if ! getent passwd libvirt-qemu >/dev/null 2>&1; then
 	echo "deps.sh: creating system user libvirt-qemu (libvirtd needs it)" >&2
