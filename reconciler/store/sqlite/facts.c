@@ -10,15 +10,20 @@
 
 /* ---- per-CVM facts with setters of their own ---- */
 
+/* Steps a query of one row about `key`: 0 with the row ready, -ENOENT
+ * ("no WHAT KEY") when there is none. */
+static int one_row(store_t *s, sqlite3_stmt *st, const char *what, const char *key) {
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no %s %s", what, key);
+	return rc == SQLITE_ROW ? 0 : sq_err(s);
+}
+
 static int cvm_exists(store_t *s, const char *id) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s, "SELECT 1 FROM cvms WHERE id = ?1", &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", id);
-	if (rc != SQLITE_ROW) return sq_err(s);
-	return 0;
+	return one_row(s, st, "CVM with id", id);
 }
 
 /* Runs an UPDATE of one CVM's row whose WHERE also skips a row that
@@ -50,9 +55,7 @@ int sq_get_delivered(store_t *s, const char *cvm_id, char **serial) {
 	int r = sq_prepare(s, "SELECT delivered_serial FROM cvms WHERE id = ?1", &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", cvm_id);
-	if (rc != SQLITE_ROW) return sq_err(s);
+	if ((r = one_row(s, st, "CVM with id", cvm_id)) < 0) return r;
 	*serial = sq_col_strdup(st, 0);
 	return 0;
 }
@@ -78,9 +81,7 @@ int sq_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t
 	int r = sq_prepare(s, "SELECT rotate_failures, rotate_next_at FROM cvms WHERE id = ?1", &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no CVM with id %s", cvm_id);
-	if (rc != SQLITE_ROW) return sq_err(s);
+	if ((r = one_row(s, st, "CVM with id", cvm_id)) < 0) return r;
 	*failures = sqlite3_column_int(st, 0);
 	*next_at = sqlite3_column_int64(st, 1);
 	return 0;
@@ -111,9 +112,7 @@ int sq_get_provider(store_t *s, const char *name, char **flavor, char **settings
 	int r = sq_prepare(s, "SELECT flavor, settings FROM providers WHERE name = ?1", &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, name);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) return store_fail(s, -ENOENT, "no provider named %s on record", name);
-	if (rc != SQLITE_ROW) return sq_err(s);
+	if ((r = one_row(s, st, "provider on record named", name)) < 0) return r;
 	*flavor = sq_col_strdup(st, 0);
 	*settings_json = sq_col_strdup(st, 1);
 	return 0;
