@@ -62,6 +62,13 @@ TOOLS=$BUILD_DIR/tests/tools
 export ASAN_OPTIONS UBSAN_OPTIONS CMOCKA_MESSAGE_OUTPUT CVMCTL TOOLS SRCDIR BUILD_DIR TAPDIR
 
 tests=()
+# Shell tests drive $CVMCTL: without it they would only fail, some of them
+# in loops that fill the disk with the same error. Say so once instead.
+need_cvmctl() {
+	[ -x "$CVMCTL" ] && return 0
+	echo "$0: $CVMCTL is missing: build it first (make O=${BUILD_DIR#"$SRCDIR"/} SAN=1 ${BUILD_DIR#"$SRCDIR"/}/cvmctl)" >&2
+	exit 2
+}
 if [ $# -gt 0 ]; then
 	for t in "$@"; do
 		case "$t" in /*) ;; *) t=$PWD/$t ;; esac
@@ -72,6 +79,9 @@ else
 		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
 	done
 fi
+for t in "${tests[@]}"; do
+	case "$t" in *.sh) need_cvmctl ;; esac
+done
 if [ ${#tests[@]} = 0 ]; then
 	echo "run-tests.sh: no tests found" >&2
 	echo "0 passed, 1 failed"
