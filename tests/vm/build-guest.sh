@@ -40,7 +40,7 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
 	cp "$f" "$root/lib/modules/"
 done
 cp "$kernel" "$out/vmlinuz"
-(cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null) >"$out/initrd.cpio.tmp"
+(cd "$root" && find . -mindepth 1 | sed "s|^\./||" | "$busybox" cpio -o -H newc 2>/dev/null) >"$out/initrd.cpio.tmp"
 mv "$out/initrd.cpio.tmp" "$out/initrd.cpio"
 rm -rf "$root"
 echo "guest: kernel $ver, initramfs $(wc -c <"$out/initrd.cpio") bytes"

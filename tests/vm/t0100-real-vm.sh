@@ -116,13 +116,13 @@ guest_digests() {
 		/^cvm-guest: digests [0-9]+ begin$/ { cur = ""; open = 1; next }
 		/^cvm-guest: digests [0-9]+ end$/ { if (open) last = cur; open = 0; next }
 		open && /^cvm-guest: sha256 / { sub(/^cvm-guest: /, ""); cur = cur $0 "\n" }
-		END { printf "%s", last }' | sort
+		END { printf "%s", last }' | sort -k3
 }
 
 # check_guest NAME: the guest's latest block is exactly what the store
 # holds; otherwise "mismatch" and the difference.
 check_guest() {
-	expected_digests "$1" >"$TRASH/want.$1" || return 1
+	expected_digests "$1" | sort -k3 >"$TRASH/want.$1" || return 1
 	guest_digests "$1" >"$TRASH/got.$1"
 	if ! cmp -s "$TRASH/want.$1" "$TRASH/got.$1"; then
 		echo "$1: mismatch between the store and what the guest read:"
@@ -235,11 +235,13 @@ test_expect_success 'the booted domain XML is the SNP golden file without its SN
 	attempt=$(qemu_virsh dumpxml e2e-vm-1 | sed -n "s|.*<cvm:attempt>\(.*\)</cvm:attempt>.*|\1|p") &&
 	inst=$(qemu_virsh dumpxml e2e-vm-1 | sed -n "s|.*<cvm:installation>\(.*\)</cvm:installation>.*|\1|p") &&
 	test -n "$spec_hash" && test -n "$attempt" && test -n "$inst" &&
-	# the golden SNP document with this CVM'\''s values, minus the SNP firmware and launchSecurity
+	# the golden SNP document with this CVM'\''s values (the golden'\''s parameters
+	# name no share root), minus the SNP firmware and launchSecurity
 	sed -e "/<loader /d" -e "/<launchSecurity /,/<\/launchSecurity>/d" \
 		-e "s|analytics-01|e2e-vm-1|g" -e "s|5b0c7a52-6d0e-4f43-9a3e-0c2f1d6b7e11|$id1|g" \
 		-e "s|0d1e2f30-4152-4637-8899-aabbccddeeff|$inst|" \
 		-e "s|<cvm:spec-hash>.*<|<cvm:spec-hash>$spec_hash<|" -e "s|<cvm:attempt>.*<|<cvm:attempt>$attempt<|" \
+		-e "/<cvm:attempt>/a\\      <cvm:share-root>$SHARES</cvm:share-root>" \
 		-e "s|/var/lib/cvmctl/shares|$SHARES|g" -e "s|/srv/cvm-guest/bzImage|$GUEST/vmlinuz|" \
 		-e "s|/srv/cvm-guest/rootfs.cpio.gz|$GUEST/initrd.cpio|" \
 		-e "s|<cmdline>.*<|<cmdline>console=ttyS0 quiet panic=-1<|" \
