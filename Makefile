@@ -3,6 +3,7 @@
 #   make demo       reconcile the examples against a private test-driver libvirtd
 #   make check      sanitizer build (ASan + UBSan, crash-point hooks) and every test
 #   make check-clang the unit tests built with clang (CI runs both)
+#   make check-vm   (root) a real guest booted under QEMU through the manager backend
 #   make bench      benchmarks (tests/bench), ratios against baselines run alongside
 #   make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -102,6 +103,16 @@ check:
 	$(MAKE) O=build/san SAN=1 build/san/cvmctl unit-bins
 	tests/run-tests.sh build/san
 
+# A real VM (tests/vm): a root libvirtd with the QEMU driver boots a guest
+# under TCG. Its own target: it needs root and QEMU, and changes host-wide
+# libvirt state (one such test at a time). The wall time is bounded: 180 s
+# once QEMU's capabilities are cached, which the first run on a host does.
+VM_TEST_TIMEOUT ?= 180
+check-vm:
+	@scripts/deps.sh --test --vm
+	$(MAKE) O=build/san SAN=1 build/san/cvmctl unit-bins
+	TEST_TIMEOUT=$(VM_TEST_TIMEOUT) tests/run-tests.sh build/san $(sort $(wildcard tests/vm/t[0-9]*.sh))
+
 # The same tree built with clang (-Werror) and its unit tests run: two
 # compilers see different mistakes.
 check-clang:
@@ -126,4 +137,4 @@ clean:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 .SECONDARY:
-.PHONY: all check check-clang demo bench fuzz install clean deps deps-checked unit-bins
+.PHONY: all check check-clang check-vm demo bench fuzz install clean deps deps-checked unit-bins

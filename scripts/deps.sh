@@ -1,6 +1,6 @@
 #!/bin/sh
-# scripts/deps.sh [--test] [--fuzz] [--clang]: make sure the Debian packages that the build
-# (and, with --test, the tests) need are present.
+# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm]: make sure the Debian packages that the
+# build (and, with --test, the tests; with --vm, the real-VM test) need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
 # costs only a few stat(2)s and one pkg-config call. When something is
@@ -11,12 +11,14 @@ set -u
 want_test=0
 want_fuzz=0
 want_clang=0
+want_vm=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--fuzz) want_fuzz=1 ;;
 	--clang) want_clang=1 ;;
-	*) echo "usage: $0 [--test] [--fuzz] [--clang]" >&2; exit 2 ;;
+	--vm) want_vm=1 ;;
+	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm]" >&2; exit 2 ;;
 	esac
 done
 
@@ -95,6 +97,22 @@ if [ "$want_test" = 1 ]; then
 	have_cmd timeout || need coreutils
 fi
 
+if [ "$want_vm" = 1 ]; then
+	# make check-vm (tests/vm): QEMU and libvirt's driver for it, the
+	# guest's kernel and busybox (tests/vm/build-guest.sh takes them from
+	# the installed packages), and dnsmasq for the libvirt network's DHCP.
+	have_cmd qemu-system-x86_64 || need qemu-system-x86
+	ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 ||
+		need libvirt-daemon-driver-qemu
+	dpkg-query -W -f '${Status}' linux-image-amd64 2>/dev/null | grep -q "ok installed" ||
+		need linux-image-amd64
+	if ! [ -x /bin/busybox ] || ! /bin/busybox --list 2>/dev/null | grep -qx cpio; then
+		need busybox-static
+	fi
+	have_cmd dnsmasq || [ -x /usr/sbin/dnsmasq ] || need dnsmasq-base
+	have_cmd flock || need util-linux
+fi
+
 # Debian's libvirtd (as root) aborts at start unless the QEMU driver's
 # compiled-in user exists; libvirt-daemon-system would create it, but we
 # install only libvirt-daemon. An unprivileged libvirtd does not need it.
@@ -104,7 +122,16 @@ if [ "$uid" = 0 ] && ! getent passwd libvirt-qemu >/dev/null 2>&1; then
 	need_user=1
 fi
 
-[ -z "$missing" ] && [ "$need_user" = 0 ] && exit 0
+# libvirt trusts its cached QEMU capabilities only while QEMU's user can
+# open /dev/kvm; otherwise every define probes QEMU again (over a minute
+# here). libvirt-daemon-system puts libvirt-qemu in the kvm group.
+need_kvm_group=0
+if [ "$want_vm" = 1 ] && [ "$uid" = 0 ] && [ -e /dev/kvm ] && getent group kvm >/dev/null 2>&1 &&
+	! id -nG libvirt-qemu 2>/dev/null | tr ' ' '\n' | grep -qx kvm; then
+	need_kvm_group=1
+fi
+
+[ -z "$missing" ] && [ "$need_user" = 0 ] && [ "$need_kvm_group" = 0 ] && exit 0
 
 if [ "$uid" != 0 ]; then
 	echo "cvmctl: missing Debian packages: $missing" >&2
@@ -123,5 +150,10 @@ fi
 if ! getent passwd libvirt-qemu >/dev/null 2>&1; then
 	echo "deps.sh: creating system user libvirt-qemu (libvirtd needs it)" >&2
 	useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu || exit 1
+fi
+if [ "$want_vm" = 1 ] && [ -e /dev/kvm ] && getent group kvm >/dev/null 2>&1 &&
+	! id -nG libvirt-qemu | tr ' ' '\n' | grep -qx kvm; then
+	echo "deps.sh: adding libvirt-qemu to the kvm group (as libvirt-daemon-system does)" >&2
+	usermod -a -G kvm libvirt-qemu || exit 1
 fi
 exit 0

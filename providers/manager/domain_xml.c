@@ -119,7 +119,16 @@ char *manager_domain_xml(const manager_domain_params *p) {
 	sb_add(&sb, "'/>\n      <model type='virtio'/>\n      <driver iommu='on'/>\n    </interface>\n");
 	filesystem(&sb, p->certs_dir, "certs_share", true);
 	filesystem(&sb, p->env_dir, "env_share", false);
-	sb_add(&sb, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
+	/* The pty serves `virsh console`; the log keeps what the guest said
+	 * before anyone attached (boot, the agent's start), per CVM, beside its
+	 * shares but not in them: the guest cannot reach it. */
+	sb_add(&sb, "    <serial type='pty'>\n");
+	if (p->console_log) {
+		sb_add(&sb, "      <log file='");
+		sb_add_xml_escaped(&sb, p->console_log);
+		sb_add(&sb, "' append='on'/>\n");
+	}
+	sb_add(&sb, "      <target port='0'/>\n    </serial>\n");
 	sb_add(&sb, "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n");
 	if (p->vtpm)
 		sb_add(&sb, "    <tpm model='tpm-crb'>\n"

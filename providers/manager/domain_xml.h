@@ -36,6 +36,7 @@ typedef struct manager_domain_params {
 	const char *network; /* NULL: the schema default */
 	const char *certs_dir, *env_dir; /* host directories shared over 9p */
 	const char *share_root;          /* their root, recorded in the marker; may be NULL */
+	const char *console_log;         /* host file the serial console is copied to; NULL: none */
 	bool vtpm;
 	manager_launch_form_t form;
 } manager_domain_params;

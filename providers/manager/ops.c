@@ -18,6 +18,52 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
 #define _cleanup_dom_ _cleanup_(virDomainFreep)
 
+#ifdef CVM_TEST_HOOKS
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+/* CVMCTL_TEST_AFTER_DEFINE=CMD (test builds only): between define and
+ * start, `sh -c CMD sh SHARE NAME` runs with the document just defined on
+ * its standard input, and the start waits for it. An end-to-end test keeps
+ * the very XML that booted, and can change a share before the guest reads
+ * it (its negative control). */
+static void test_after_define(const char *xml, const char *share, const char *name) {
+	const char *cmd = getenv("CVMCTL_TEST_AFTER_DEFINE");
+	if (!cmd || !*cmd) return;
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_warn("test hook: pipe: %s", strerror(errno));
+		return;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	char *argv[] = {"sh", "-c", (char *)cmd, "sh", (char *)share, (char *)name, NULL};
+	pid_t pid;
+	int r = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	for (size_t off = 0, n = strlen(xml); r == 0 && off < n;) {
+		ssize_t w = write(fds[1], xml + off, n - off);
+		if (w < 0 && errno == EINTR) continue;
+		if (w <= 0) break; /* the hook need not read it all */
+		off += (size_t)w;
+	}
+	close(fds[1]);
+	int st = 0;
+	if (r != 0) log_warn("test hook: cannot run %s: %s", cmd, strerror(r));
+	else if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		log_warn("test hook %s failed (status %d)", cmd, st);
+}
+#else
+static void test_after_define(const char *xml, const char *share, const char *name) {
+	(void)xml, (void)share, (void)name;
+}
+#endif
+
 /* What the last observe saw changes with our own creates and removes, so
  * that later name checks in the pass see them. */
 static void seen_update(mhost_t *h, const char *name, const char *id, bool add) {
@@ -181,13 +227,14 @@ static int define_and_start(mhost_t *h, virConnectPtr c, const cvm_desired_t *wa
 	unsigned long libver = h->libver;
 	_cleanup_free_ char *certs = manager_share_path(root, want->id, "certs");
 	_cleanup_free_ char *env = manager_share_path(root, want->id, "env");
+	_cleanup_free_ char *console = manager_share_path(root, want->id, MANAGER_CONSOLE_LOG);
 	manager_domain_params dp = {
 		.id = want->id, .name = want->name, .scope = want->scope, .installation = want->installation,
 		.spec_hash = want->spec_hash, .attempt = want->attempt, .vcpus = want->vcpus,
 		.memory_gib = want->memory_gib, .agent_port = want->agent_port, .domain_type = p->domain_type,
 		.cpu_model = p->cpu_model, .firmware = p->firmware, .kernel = p->kernel, .initrd = p->initrd,
 		.cmdline = p->cmdline, .network = p->network, .certs_dir = certs, .env_dir = env, .share_root = root,
-		.vtpm = p->vtpm, .form = manager_launch_form(libver, p->insecure),
+		.console_log = console, .vtpm = p->vtpm, .form = manager_launch_form(libver, p->insecure),
 	};
 	if (dp.form == LAUNCH_INSECURE)
 		log_warn("provider %s: creating CVM %s on %s WITHOUT SEV-SNP (insecureNoSEV): its memory is not "
@@ -203,6 +250,8 @@ static int define_and_start(mhost_t *h, virConnectPtr c, const cvm_desired_t *wa
 		return -EIO;
 	}
 	crash_point("after-define");
+	_cleanup_free_ char *share = manager_share_path(root, want->id, NULL);
+	test_after_define(xml, share, want->name);
 	LV_COUNT(other);
 	if (virDomainCreate(d) < 0) {
 		/* Left defined: the retry finds it by UUID and starts it. */

@@ -11,6 +11,9 @@
 #include "providers/provider.h"
 
 #define MANAGER_FALLBACK_QEMU_USER "libvirt-qemu"
+/* <shareDir>/<id>/console.log: the guest's serial console, beside its
+ * shares (not shared into the guest), removed with them. */
+#define MANAGER_CONSOLE_LOG "console.log"
 
 /* The hypervisor's user from a host's capabilities XML: the DAC security
  * model's <baselabel type='virt_type'> ("+UID:+GID" or "user:group"), else

@@ -58,5 +58,6 @@ int cmd_list(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_host(int argc, char **argv);
 
 #endif

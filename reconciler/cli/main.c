@@ -38,6 +38,7 @@ static const struct command {
 	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "list, download, revoke, renew or issue a CVM's certificates"},
 	{"ca", cmd_ca, NEEDS_STATE_WRITE, "init, download, crl or import the CA"},
+	{"host", cmd_host, NEEDS_BACKENDS, "check a manager host for SEV-SNP (libvirt, QEMU, kernel, firmware)"},
 };
 
 static const char *needs_text(unsigned n, char *buf, size_t len) {

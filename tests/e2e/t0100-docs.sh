@@ -14,7 +14,7 @@ man_text() { sed 's/\\-/-/g; s/\\f[BIRP]//g' "$MAN"; }
 test_expect_success 'the commands cvmctl knows' '
 	cvmctl --help >help &&
 	sed -n "s/^  \([a-z]*\)  .*/\1/p" help | sort >commands &&
-	printf "ca\ncert\nget\nlist\nplan\nreconcile\nvalidate\n" >expect &&
+	printf "ca\ncert\nget\nhost\nlist\nplan\nreconcile\nvalidate\n" >expect &&
 	test_cmp expect commands
 '
 
@@ -32,6 +32,7 @@ test_expect_success 'every long flag of every command is in the man page' '
 		for c in validate plan reconcile list get; do cvmctl $c --help; done
 		for s in list download revoke renew issue; do cvmctl cert $s --help; done
 		for s in init download crl import; do cvmctl ca $s --help; done
+		cvmctl host check --help
 	} >all-help &&
 	grep -o -- "--[a-z][a-z-]*" all-help | sort -u >flags &&
 	test "$(wc -l <flags)" -gt 20 &&

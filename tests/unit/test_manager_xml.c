@@ -45,6 +45,7 @@ static manager_domain_params base_params(void) {
 		.initrd = "/srv/cvm-guest/rootfs.cpio.gz",
 		.certs_dir = "/var/lib/cvmctl/shares/5b0c7a52-6d0e-4f43-9a3e-0c2f1d6b7e11/certs",
 		.env_dir = "/var/lib/cvmctl/shares/5b0c7a52-6d0e-4f43-9a3e-0c2f1d6b7e11/env",
+		.console_log = "/var/lib/cvmctl/shares/5b0c7a52-6d0e-4f43-9a3e-0c2f1d6b7e11/console.log",
 		.form = LAUNCH_SNP_NATIVE,
 	};
 }
