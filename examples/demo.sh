@@ -13,7 +13,7 @@ pids=()
 # The example's Provider names these sockets, so the directory is fixed; one
 # left by another user (a root `make demo` on the same machine) cannot be
 # reused, and that deserves one clear sentence rather than a page of errors.
-if [ -e "$RUN" ] && [ "$(stat -c %u "$RUN")" != "$(id -u)" ]; then
+if [ -e "$RUN" ] && [ ! -O "$RUN" ] && [ "$(id -u)" != 0 ]; then
 	echo "demo: $RUN belongs to $(stat -c %U "$RUN"), left by their demo; remove it (as them or root) and rerun" >&2
 	exit 1
 fi
