@@ -1,10 +1,12 @@
 /* spec_load: which files, in which order, and the all-or-nothing result. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/array.h"
 #include "common/cleanup.h"
@@ -44,6 +46,16 @@ static bool has_yaml_suffix(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* What a path is when it is not a regular file or a directory, for the
+ * message: a FIFO would block the read, a device never ends. */
+static const char *file_kind(mode_t m) {
+	if (S_ISFIFO(m)) return "a FIFO";
+	if (S_ISSOCK(m)) return "a socket";
+	if (S_ISCHR(m)) return "a character device";
+	if (S_ISBLK(m)) return "a block device";
+	return "not a regular file";
+}
+
 static void closedirp(DIR **d) {
 	if (*d) closedir(*d);
 }
@@ -75,6 +87,11 @@ static void collect_dir(const char *dir, int depth, struct filelist *fl, diags_t
 			collect_dir(path, depth + 1, fl, d);
 		else if (S_ISREG(st.st_mode) && has_yaml_suffix(de->d_name))
 			filelist_add(fl, TAKE_PTR(path));
+		else if (has_yaml_suffix(de->d_name))
+			/* Skipping it would drop its CVMs from the tree, and deleting
+			 * them is the opposite of failing closed. */
+			diags_add(d, path, 0, 0, "", "%s, not a regular file: only regular files are specs",
+			          file_kind(st.st_mode));
 	}
 }
 
@@ -86,6 +103,10 @@ static void collect(const char *path, struct filelist *fl, diags_t *d) {
 	struct stat st;
 	if (stat(path, &st) < 0) {
 		diags_add(d, path, 0, 0, "", "cannot read: %s", strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		diags_add(d, path, 0, 0, "", "%s, not a regular file or a directory", file_kind(st.st_mode));
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -115,6 +136,36 @@ static int read_stdin(char **out, size_t *len) {
 	return 0;
 }
 
+/* Reads a spec through one descriptor. O_NONBLOCK: if the path became a
+ * FIFO since it was listed, the open does not wait for a writer, and fstat
+ * says what it is before anything is read: then *kind names it. */
+static int read_spec(const char *path, char **out, size_t *len, const char **kind) {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) return -errno;
+	if (!S_ISREG(st.st_mode)) {
+		*kind = file_kind(st.st_mode);
+		return -EINVAL;
+	}
+	strbuf sb = {0};
+	char buf[8192];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) {
+			int r = -errno;
+			sb_free(&sb);
+			return r;
+		}
+		if (n == 0) break;
+		sb_addn(&sb, buf, (size_t)n);
+	}
+	*len = sb.len;
+	*out = sb_take(&sb);
+	return 0;
+}
+
 static void load_text(struct load *l, const char *file, const char *buf, size_t len) {
 	yfile_t yf;
 	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
@@ -133,7 +184,13 @@ static void load_file(struct load *l, const char *path) {
 
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	int r = strcmp(path, "-") ? read_file(path, &buf, &len) : read_stdin(&buf, &len);
+	const char *kind = NULL;
+	int r = strcmp(path, "-") ? read_spec(path, &buf, &len, &kind) : read_stdin(&buf, &len);
+	if (kind) {
+		diags_add(l->d, file, 0, 0, "", "%s, not a regular file", kind);
+		l->incomplete = true;
+		return;
+	}
 	if (r < 0) {
 		diags_add(l->d, file, 0, 0, "", "cannot read: %s", strerror(-r));
 		l->incomplete = true;

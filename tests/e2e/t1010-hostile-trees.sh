@@ -1,0 +1,72 @@
+#!/bin/bash
+# Hostile spec trees: what is not a plain, stable spec file is an error
+# naming it (exit 3), found before any plan, so the pass changes nothing
+# (fail closed: a path the loader could not read never looks like a
+# deleted CVM). A FIFO does not hang the loader, a device does not fill
+# memory.
+
+. "$(dirname "$0")/lib.sh"
+. "$E2E_DIR/libvirtd.sh"
+. "$E2E_DIR/t1-fixtures/specs.sh"
+
+# What a user would look at to see that nothing changed: the records and
+# each domain's XML.
+snapshot() {
+	cvmctl list -o json | jq "del(.[].updatedAt)" >"$1.records" &&
+	for n in $(virsh_names "$URI_a"); do
+		virsh -c "$URI_a" dumpxml "$n" || return 1
+	done >"$1.domains"
+}
+
+unchanged() {
+	snapshot after &&
+	test_cmp before.records after.records &&
+	test_cmp before.domains after.domains
+}
+
+test_expect_success 'a private host, a.yaml and b.yaml with a CVM each' '
+	libvirtd_start a &&
+	write_provider specs/a.yaml lab 48 "$URI_a" &&
+	write_cvm specs/cvm-a.yaml app-a &&
+	write_cvm specs/b.yaml app-b &&
+	cvmctl reconcile -f specs --once >out &&
+	grep "1 created\|2 created" out &&
+	test "$(record_field app-b status)" = Running
+'
+
+test_expect_success 'a FIFO named b.yaml: exit 3 without hanging, nothing marked Inactive' '
+	snapshot before &&
+	mv specs/b.yaml b.yaml.saved &&
+	mkfifo specs/b.yaml &&
+	test_expect_code 3 timeout 20 "$CVMCTL" reconcile -f specs --once >out 2>err &&
+	grep "^specs/b.yaml: a FIFO, not a regular file: only regular files are specs$" err &&
+	grep "nothing was changed" err &&
+	test_must_be_empty out &&
+	test "$(record_field app-b status)" = Running &&
+	unchanged &&
+	test_expect_code 3 timeout 20 "$CVMCTL" validate -f specs 2>err &&
+	grep "^specs/b.yaml: a FIFO" err
+'
+
+test_expect_success 'a UNIX socket named *.yml is refused the same way' '
+	python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" specs/sock.yml &&
+	test_expect_code 3 timeout 20 "$CVMCTL" validate -f specs 2>err &&
+	grep "^specs/sock.yml: a socket, not a regular file" err &&
+	rm specs/sock.yml
+'
+
+test_expect_success '-f of a FIFO or of /dev/zero: exit 3 naming it, nothing read' '
+	test_expect_code 3 timeout 20 "$CVMCTL" reconcile -f specs/b.yaml --once >out 2>err &&
+	grep "^specs/b.yaml: a FIFO, not a regular file or a directory$" err &&
+	test_expect_code 3 timeout 20 "$CVMCTL" validate -f /dev/zero 2>err &&
+	grep "^/dev/zero: a character device, not a regular file or a directory$" err &&
+	unchanged
+'
+
+test_expect_success 'with the FIFO gone, the tree reconciles as before' '
+	rm specs/b.yaml && mv b.yaml.saved specs/b.yaml &&
+	cvmctl reconcile -f specs --once >out &&
+	grep "2 up to date" out
+'
+
+test_done
