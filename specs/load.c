@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@
 
 #define STDIN_NAME "<stdin>"
 #define DIR_DEPTH_MAX 32
+/* No spec is near this; a file that is (a log, an image, a runaway
+ * generator) would only cost memory and parse time. */
+#define SPEC_BYTES_DEFAULT ((size_t)16 << 20)
+#define SPEC_BYTES_ENV "CVMCTL_MAX_SPEC_BYTES"
 
 struct filelist {
 	char **v;
@@ -122,14 +127,31 @@ static void collect(const char *path, struct filelist *fl, diags_t *d) {
 	strmap_free(&sub.seen);
 }
 
-static int read_stdin(char **out, size_t *len) {
+/* The size cap: CVMCTL_MAX_SPEC_BYTES, else 16 MiB; 0 if the variable is
+ * not a positive whole number (reported once by spec_load). */
+static size_t spec_max_bytes(void) {
+	const char *v = getenv(SPEC_BYTES_ENV);
+	if (!v || !*v) return SPEC_BYTES_DEFAULT;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end || n == 0 || *v == '-' || n >= SIZE_MAX) return 0;
+	return (size_t)n;
+}
+
+/* Reading stops one byte past the cap: enough to know it is exceeded. */
+static int read_stdin(char **out, size_t *len, size_t cap) {
 	strbuf sb = {0};
 	char buf[8192];
 	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) sb_addn(&sb, buf, n);
+	while (sb.len <= cap && (n = fread(buf, 1, sizeof buf, stdin)) > 0) sb_addn(&sb, buf, n);
 	if (ferror(stdin)) {
 		sb_free(&sb);
 		return -EIO;
+	}
+	if (sb.len > cap) {
+		sb_free(&sb);
+		return -EFBIG;
 	}
 	*len = sb.len;
 	*out = sb_take(&sb);
@@ -139,7 +161,7 @@ static int read_stdin(char **out, size_t *len) {
 /* Reads a spec through one descriptor. O_NONBLOCK: if the path became a
  * FIFO since it was listed, the open does not wait for a writer, and fstat
  * says what it is before anything is read: then *kind names it. */
-static int read_spec(const char *path, char **out, size_t *len, const char **kind) {
+static int read_spec(const char *path, char **out, size_t *len, const char **kind, size_t cap) {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) return -errno;
 	struct stat st;
@@ -148,9 +170,10 @@ static int read_spec(const char *path, char **out, size_t *len, const char **kin
 		*kind = file_kind(st.st_mode);
 		return -EINVAL;
 	}
+	if ((uintmax_t)st.st_size > cap) return -EFBIG;
 	strbuf sb = {0};
 	char buf[8192];
-	for (;;) {
+	while (sb.len <= cap) { /* it may have grown since fstat */
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
@@ -160,6 +183,10 @@ static int read_spec(const char *path, char **out, size_t *len, const char **kin
 		}
 		if (n == 0) break;
 		sb_addn(&sb, buf, (size_t)n);
+	}
+	if (sb.len > cap) {
+		sb_free(&sb);
+		return -EFBIG;
 	}
 	*len = sb.len;
 	*out = sb_take(&sb);
@@ -185,9 +212,16 @@ static void load_file(struct load *l, const char *path) {
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	const char *kind = NULL;
-	int r = strcmp(path, "-") ? read_spec(path, &buf, &len, &kind) : read_stdin(&buf, &len);
+	int r = strcmp(path, "-") ? read_spec(path, &buf, &len, &kind, l->max_bytes)
+	                          : read_stdin(&buf, &len, l->max_bytes);
 	if (kind) {
 		diags_add(l->d, file, 0, 0, "", "%s, not a regular file", kind);
+		l->incomplete = true;
+		return;
+	}
+	if (r == -EFBIG) {
+		diags_add(l->d, file, 0, 0, "", "larger than the limit of %zu bytes for a spec file (%s)", l->max_bytes,
+		          SPEC_BYTES_ENV);
 		l->incomplete = true;
 		return;
 	}
@@ -237,6 +271,12 @@ int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *sc
 
 	spec_set_t set = {0};
 	struct load l = {.schemas = schemas, .d = d, .set = &set, .incomplete = d->n > before};
+	l.max_bytes = spec_max_bytes();
+	if (!l.max_bytes) {
+		diags_add(d, SPEC_BYTES_ENV, 0, 0, "", "'%s' is not a positive whole number of bytes", getenv(SPEC_BYTES_ENV));
+		filelist_free(&fl);
+		return finish_load(&l, &set, out, before);
+	}
 	for (size_t i = 0; i < fl.n; i++) load_file(&l, fl.v[i]);
 	filelist_free(&fl);
 	return finish_load(&l, &set, out, before);

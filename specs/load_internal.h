@@ -24,6 +24,7 @@ struct load {
 	struct cvm_extra *cx;
 	size_t cap_files, cap_cvms; /* of set->files; of set->cvms and cx */
 	bool incomplete; /* some file could not be parsed: references may point into it */
+	size_t max_bytes; /* the size cap of one file (spec_load) */
 };
 
 /* Turns one document into a Provider or CVM appended to l->set; reports its

@@ -398,6 +398,41 @@ static void test_hidden_dirs_skipped(void **state) {
 	rm_tree(dir);
 }
 
+/* A file over the cap is refused with its path and the cap, read or not;
+ * one at the cap is fine. */
+static void test_size_cap(void **state) {
+	(void)state;
+	char dir[] = "/tmp/test_specs.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_at(dir, "lab.yaml", provider_doc);
+	size_t n = strlen(provider_doc);
+	_cleanup_free_ char *cap = xasprintf("%zu", n - 1);
+	assert_int_equal(setenv("CVMCTL_MAX_SPEC_BYTES", cap, 1), 0);
+	_cleanup_free_ char *text = load_bad(dir);
+	_cleanup_free_ char *want =
+		xasprintf("%s/lab.yaml: larger than the limit of %zu bytes for a spec file (CVMCTL_MAX_SPEC_BYTES)\n", dir, n - 1);
+	assert_string_equal(text, want);
+
+	assert_non_null(freopen(FIX "good/providers/all.yaml", "r", stdin));
+	assert_int_equal(setenv("CVMCTL_MAX_SPEC_BYTES", "10", 1), 0);
+	_cleanup_free_ char *in = load_bad("-");
+	assert_string_equal(in, "<stdin>: larger than the limit of 10 bytes for a spec file (CVMCTL_MAX_SPEC_BYTES)\n");
+
+	assert_int_equal(setenv("CVMCTL_MAX_SPEC_BYTES", "lots", 1), 0);
+	_cleanup_free_ char *bad = load_bad(dir);
+	assert_string_equal(bad, "CVMCTL_MAX_SPEC_BYTES: 'lots' is not a positive whole number of bytes\n");
+
+	_cleanup_free_ char *at = xasprintf("%zu", n);
+	assert_int_equal(setenv("CVMCTL_MAX_SPEC_BYTES", at, 1), 0);
+	spec_set_t s;
+	diags_t d = {0};
+	assert_int_equal(load1(dir, &s, &d), 0);
+	spec_set_free(&s);
+	diags_free(&d);
+	assert_int_equal(unsetenv("CVMCTL_MAX_SPEC_BYTES"), 0);
+	rm_tree(dir);
+}
+
 static void test_stdin(void **state) {
 	(void)state;
 	assert_non_null(freopen(FIX "bad/tabs.yaml", "r", stdin));
@@ -730,7 +765,8 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_tree),        cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_multi_file),       cmocka_unit_test(test_alias_bomb_fast),
-		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_stdin),
+		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_size_cap),
+		cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_missing_path),     cmocka_unit_test(test_nothing_partial),
 		cmocka_unit_test(test_hash),             cmocka_unit_test(test_provider_fields),
 		cmocka_unit_test(test_shared_limits),    cmocka_unit_test(test_canonical_provider_settings),
