@@ -59,6 +59,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		return EXIT_INVALID;
 	}
 	diags_free(&d);
+	if (p->specs.skipped) log_info("%s", p->specs.skipped);
 	timing_lap(&t, &p->timings.load_ns);
 
 	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0) {

@@ -22,26 +22,106 @@
 #define SPEC_BYTES_DEFAULT ((size_t)16 << 20)
 #define SPEC_BYTES_ENV "CVMCTL_MAX_SPEC_BYTES"
 
+/* Files and directories are told apart by (device, inode), not by path:
+ * "-f spec -f ./spec", a symlink to the same tree, or a symlink loop
+ * (a link to ".") reach each file once, and the walk ends. */
 struct filelist {
-	char **v;
-	size_t n, cap;
-	strmap_t seen; /* the paths in v */
+	char **v, **ids; /* the files, by their first path; their "dev:ino" ("-" for stdin) */
+	size_t n, cap, cap_ids;
+	strmap_t seen; /* ids -> index in v (keys borrowed from ids) */
+	char **dirs, **dir_ids; /* the directories walked */
+	size_t n_dirs, cap_dirs, cap_dir_ids;
+	strmap_t dirs_seen;
+	strbuf skipped; /* what was reached again, for one info line */
+	size_t n_skipped;
 };
 
-static void filelist_add(struct filelist *fl, char *path) {
-	if (!strmap_add(&fl->seen, path, fl->n)) {
-		free(path); /* the same file named twice is loaded once */
+#define SKIPPED_LISTED 5
+
+static char *file_id(const struct stat *st) {
+	return xasprintf("%ju:%ju", (uintmax_t)st->st_dev, (uintmax_t)st->st_ino);
+}
+
+static void note_skipped(struct filelist *fl, const char *path, const char *first) {
+	if (++fl->n_skipped > SKIPPED_LISTED) return;
+	sb_addf(&fl->skipped, "%s%s (the same as %s)", fl->n_skipped > 1 ? ", " : "", path, first);
+}
+
+/* Takes path; st is NULL for stdin. */
+static void filelist_add(struct filelist *fl, char *path, const struct stat *st) {
+	char *id = st ? file_id(st) : xstrdup("-");
+	const size_t *i = strmap_get(&fl->seen, id);
+	if (i) {
+		note_skipped(fl, path, fl->v[*i]);
+		free(path);
+		free(id);
 		return;
 	}
 	ARRAY_RESERVE(fl->v, fl->cap, fl->n + 1);
-	fl->v[fl->n++] = path;
+	ARRAY_RESERVE(fl->ids, fl->cap_ids, fl->n + 1);
+	fl->v[fl->n] = path;
+	fl->ids[fl->n] = id;
+	strmap_add(&fl->seen, id, fl->n++);
+}
+
+/* Whether dir is new (then it is recorded): a directory walked before is
+ * not walked again. */
+static bool filelist_enter_dir(struct filelist *fl, const char *dir, const struct stat *st) {
+	_cleanup_free_ char *id = file_id(st);
+	const size_t *i = strmap_get(&fl->dirs_seen, id);
+	if (i) {
+		note_skipped(fl, dir, fl->dirs[*i]);
+		return false;
+	}
+	ARRAY_RESERVE(fl->dirs, fl->cap_dirs, fl->n_dirs + 1);
+	ARRAY_RESERVE(fl->dir_ids, fl->cap_dir_ids, fl->n_dirs + 1);
+	fl->dirs[fl->n_dirs] = xstrdup(dir);
+	fl->dir_ids[fl->n_dirs] = TAKE_PTR(id);
+	strmap_add(&fl->dirs_seen, fl->dir_ids[fl->n_dirs], fl->n_dirs);
+	fl->n_dirs++;
+	return true;
+}
+
+/* "loaded once: skipped A (the same as B), ...", or NULL. */
+static char *filelist_skipped(struct filelist *fl) {
+	if (!fl->n_skipped) return NULL;
+	if (fl->n_skipped > SKIPPED_LISTED) sb_addf(&fl->skipped, " and %zu more", fl->n_skipped - SKIPPED_LISTED);
+	_cleanup_free_ char *list = sb_take(&fl->skipped);
+	return xasprintf("loaded once: skipped %s", list);
 }
 
 static void filelist_free(struct filelist *fl) {
-	for (size_t i = 0; i < fl->n; i++) free(fl->v[i]);
+	for (size_t i = 0; i < fl->n; i++) {
+		free(fl->v[i]);
+		free(fl->ids[i]);
+	}
 	free(fl->v);
+	free(fl->ids);
 	strmap_free(&fl->seen);
+	for (size_t i = 0; i < fl->n_dirs; i++) {
+		free(fl->dirs[i]);
+		free(fl->dir_ids[i]);
+	}
+	free(fl->dirs);
+	free(fl->dir_ids);
+	strmap_free(&fl->dirs_seen);
+	sb_free(&fl->skipped);
 	*fl = (struct filelist){0};
+}
+
+/* A spec file found by a walk, before the tree's files are sorted. */
+struct found {
+	char *path;
+	struct stat st;
+};
+
+struct foundlist {
+	struct found *v;
+	size_t n, cap;
+};
+
+static int cmp_found(const void *a, const void *b) {
+	return strcmp(((const struct found *)a)->path, ((const struct found *)b)->path);
 }
 
 static bool has_yaml_suffix(const char *name) {
@@ -65,44 +145,71 @@ static void closedirp(DIR **d) {
 	if (*d) closedir(*d);
 }
 
+static void free_names(char ***v) {
+	/* NULL-terminated */
+	if (!*v) return;
+	for (char **p = *v; *p; p++) free(*p);
+	free(*v);
+}
+
+/* The entries of a directory, sorted, hidden ones left out: the walk's
+ * order, so that of two paths to one directory the first by name is the
+ * one walked. NULL-terminated; NULL if it cannot be read (errno). */
+static char **dir_names(const char *dir) {
+	_cleanup_(closedirp) DIR *dh = opendir(dir);
+	if (!dh) return NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	ARRAY_RESERVE(v, cap, 1);
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		if (de->d_name[0] == '.') continue;
+		ARRAY_RESERVE(v, cap, n + 2);
+		v[n++] = xstrdup(de->d_name);
+	}
+	qsort(v, n, sizeof *v, cmp_str);
+	v[n] = NULL;
+	return v;
+}
+
 /* Directories are searched for *.yaml / *.yml; hidden entries (".git",
- * ".github", editor files) are skipped. */
-static void collect_dir(const char *dir, int depth, struct filelist *fl, diags_t *d) {
+ * ".github", editor files) are skipped. dir has been entered already. */
+static void collect_dir(const char *dir, int depth, struct filelist *fl, struct foundlist *out, diags_t *d) {
 	if (depth > DIR_DEPTH_MAX) {
 		diags_add(d, dir, 0, 0, "", "directories nested deeper than %d levels", DIR_DEPTH_MAX);
 		return;
 	}
-	_cleanup_(closedirp) DIR *dh = opendir(dir);
-	if (!dh) {
+	_cleanup_(free_names) char **names = dir_names(dir);
+	if (!names) {
 		diags_add(d, dir, 0, 0, "", "cannot read directory: %s", strerror(errno));
 		return;
 	}
-	struct dirent *de;
-	while ((de = readdir(dh))) {
-		if (de->d_name[0] == '.') continue;
+	for (char **name = names; *name; name++) {
 		size_t dl = strlen(dir);
-		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", de->d_name);
+		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", *name);
 		struct stat st;
 		if (stat(path, &st) < 0) {
 			/* A dangling symlink that looks like a spec is worth a word. */
-			if (has_yaml_suffix(de->d_name)) diags_add(d, path, 0, 0, "", "cannot read: %s", strerror(errno));
+			if (has_yaml_suffix(*name)) diags_add(d, path, 0, 0, "", "cannot read: %s", strerror(errno));
 			continue;
 		}
-		if (S_ISDIR(st.st_mode))
-			collect_dir(path, depth + 1, fl, d);
-		else if (S_ISREG(st.st_mode) && has_yaml_suffix(de->d_name))
-			filelist_add(fl, TAKE_PTR(path));
-		else if (has_yaml_suffix(de->d_name))
+		if (S_ISDIR(st.st_mode)) {
+			if (filelist_enter_dir(fl, path, &st)) collect_dir(path, depth + 1, fl, out, d);
+		} else if (S_ISREG(st.st_mode) && has_yaml_suffix(*name)) {
+			ARRAY_RESERVE(out->v, out->cap, out->n + 1);
+			out->v[out->n++] = (struct found){TAKE_PTR(path), st};
+		} else if (has_yaml_suffix(*name)) {
 			/* Skipping it would drop its CVMs from the tree, and deleting
 			 * them is the opposite of failing closed. */
 			diags_add(d, path, 0, 0, "", "%s, not a regular file: only regular files are specs",
 			          file_kind(st.st_mode));
+		}
 	}
 }
 
 static void collect(const char *path, struct filelist *fl, diags_t *d) {
 	if (!strcmp(path, "-")) {
-		filelist_add(fl, xstrdup("-"));
+		filelist_add(fl, xstrdup("-"), NULL);
 		return;
 	}
 	struct stat st;
@@ -115,16 +222,16 @@ static void collect(const char *path, struct filelist *fl, diags_t *d) {
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		filelist_add(fl, xstrdup(path)); /* named explicitly: taken whatever its name */
+		filelist_add(fl, xstrdup(path), &st); /* named explicitly: taken whatever its name */
 		return;
 	}
-	struct filelist sub = {0};
-	collect_dir(path, 0, &sub, d);
-	qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
-	/* The paths move to fl: sub's own index goes with its array. */
-	for (size_t i = 0; i < sub.n; i++) filelist_add(fl, sub.v[i]);
+	if (!filelist_enter_dir(fl, path, &st)) return;
+	struct foundlist sub = {0};
+	collect_dir(path, 0, fl, &sub, d);
+	qsort(sub.v, sub.n, sizeof *sub.v, cmp_found);
+	/* The paths move to fl. */
+	for (size_t i = 0; i < sub.n; i++) filelist_add(fl, sub.v[i].path, &sub.v[i].st);
 	free(sub.v);
-	strmap_free(&sub.seen);
 }
 
 /* The size cap: CVMCTL_MAX_SPEC_BYTES, else 16 MiB; 0 if the variable is
@@ -278,8 +385,11 @@ int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *sc
 		return finish_load(&l, &set, out, before);
 	}
 	for (size_t i = 0; i < fl.n; i++) load_file(&l, fl.v[i]);
+	_cleanup_free_ char *skipped = filelist_skipped(&fl);
 	filelist_free(&fl);
-	return finish_load(&l, &set, out, before);
+	int r = finish_load(&l, &set, out, before);
+	if (r == 0) out->skipped = TAKE_PTR(skipped);
+	return r;
 }
 
 void spec_set_free(spec_set_t *s) {
@@ -290,5 +400,6 @@ void spec_set_free(spec_set_t *s) {
 	free(s->cvms);
 	for (size_t i = 0; i < s->n_files; i++) free(s->files[i]);
 	free(s->files);
+	free(s->skipped);
 	*s = (spec_set_t){0};
 }

@@ -90,6 +90,10 @@ typedef struct spec_set {
 	size_t n_cvms;
 	char **files; /* every file name positions point into */
 	size_t n_files;
+	/* "loaded once: skipped PATH (the same as PATH), ...": paths that
+	 * reached a file or directory already loaded, or NULL. An info line
+	 * for the caller to print. */
+	char *skipped;
 } spec_set_t;
 
 /* One problem with a spec, always with where it is. */

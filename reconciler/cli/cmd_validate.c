@@ -37,6 +37,7 @@ int cmd_validate(int argc, char **argv) {
 		diags_free(&d);
 		return EXIT_INVALID;
 	}
+	if (s.skipped) log_info("%s", s.skipped);
 	printf("ok: %zu provider%s, %zu CVM%s\n", s.n_providers, s.n_providers == 1 ? "" : "s", s.n_cvms,
 	       s.n_cvms == 1 ? "" : "s");
 	spec_set_free(&s);

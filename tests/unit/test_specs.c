@@ -433,6 +433,46 @@ static void test_size_cap(void **state) {
 	rm_tree(dir);
 }
 
+/* Files and directories are known by (device, inode): a symlink loop ends,
+ * a tree named twice is loaded once, and one line says what was skipped. */
+static void test_same_file_twice(void **state) {
+	(void)state;
+	char dir[] = "/tmp/test_specs.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_at(dir, "spec/sub/lab.yaml", provider_doc);
+	_cleanup_free_ char *spec = xasprintf("%s/spec", dir);
+	_cleanup_free_ char *l1 = xasprintf("%s/l1", spec), *l2 = xasprintf("%s/l2", spec);
+	_cleanup_free_ char *zz = xasprintf("%s/zz", spec);
+	assert_int_equal(symlink(".", l1), 0);
+	assert_int_equal(symlink(".", l2), 0);
+	assert_int_equal(symlink("sub", zz), 0);
+	_cleanup_free_ char *again = xasprintf("%s/./spec", dir);
+	_cleanup_free_ char *file = xasprintf("%s/sub/lab.yaml", again);
+	const char *paths[] = {spec, again, file};
+	spec_set_t s;
+	diags_t d = {0};
+	int r = spec_load(paths, 3, &schemas, &s, &d);
+	if (r < 0) diags_print(&d);
+	assert_int_equal(r, 0);
+	assert_int_equal(s.n_files, 1);
+	assert_int_equal(s.n_providers, 1);
+	_cleanup_free_ char *want = xasprintf("loaded once: skipped %s (the same as %s), %s (the same as %s), "
+	                                      "%s (the same as %s/sub), %s (the same as %s), %s (the same as %s/sub/lab.yaml)",
+	                                      l1, spec, l2, spec, zz, spec, again, spec, file, spec);
+	assert_non_null(s.skipped);
+	assert_string_equal(s.skipped, want);
+	spec_set_free(&s);
+	diags_free(&d);
+
+	/* and nothing to say when nothing was reached twice */
+	_cleanup_free_ char *sub = xasprintf("%s/sub", spec);
+	assert_int_equal(load1(sub, &s, &d), 0);
+	assert_null(s.skipped);
+	spec_set_free(&s);
+	diags_free(&d);
+	rm_tree(dir);
+}
+
 static void test_stdin(void **state) {
 	(void)state;
 	assert_non_null(freopen(FIX "bad/tabs.yaml", "r", stdin));
@@ -766,7 +806,7 @@ int main(void) {
 		cmocka_unit_test(test_good_tree),        cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_multi_file),       cmocka_unit_test(test_alias_bomb_fast),
 		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_size_cap),
-		cmocka_unit_test(test_stdin),
+		cmocka_unit_test(test_same_file_twice),  cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_missing_path),     cmocka_unit_test(test_nothing_partial),
 		cmocka_unit_test(test_hash),             cmocka_unit_test(test_provider_fields),
 		cmocka_unit_test(test_shared_limits),    cmocka_unit_test(test_canonical_provider_settings),
