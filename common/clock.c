@@ -1,13 +1,13 @@
 #include "common/clock.h"
 
+#include "common/timing.h"
+
 #include <errno.h>
 #include <time.h>
 
 static int64_t real_now_ms(void *ctx) {
 	(void)ctx;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_ns() / 1000000;
 }
 
 static void real_sleep_until_ms(void *ctx, int64_t deadline_ms) {

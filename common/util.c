@@ -46,6 +46,12 @@ char *xstrdup(const char *s) {
 	return d;
 }
 
+void str_set(char **dst, const char *v) {
+	char *n = xstrdup(v);
+	free(*dst);
+	*dst = n;
+}
+
 char *xasprintf(const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);

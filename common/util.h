@@ -28,6 +28,18 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);       /* NULL in, NULL out */
+/* Replaces *dst with a copy of v (NULL allowed), freeing the old value
+ * only after the copy (v may point into *dst). */
+void str_set(char **dst, const char *v);
+
+/* Both set and equal. */
+static inline bool streq(const char *a, const char *b) {
+	return a && b && __builtin_strcmp(a, b) == 0;
+}
+/* Equal, a NULL counting as "". */
+static inline bool streq_or_empty(const char *a, const char *b) {
+	return __builtin_strcmp(a ? a : "", b ? b : "") == 0;
+}
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Escapes s for a JSON string body into out (truncating safely). */

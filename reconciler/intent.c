@@ -21,19 +21,13 @@ static cvm_status_t status_of(res_state_t s) {
 	return s == RES_STOPPED ? ST_STOPPED : s == RES_RUNNING ? ST_RUNNING : ST_CREATING;
 }
 
-static void set_str(char **dst, const char *v) {
-	char *n = xstrdup(v);
-	free(*dst);
-	*dst = n;
-}
-
 static void rec_from_spec(cvm_record_t *r, const pass_t *p, const action_t *a) {
 	const cvm_spec_t *c = a->spec;
 	if (!r->name) r->name = xstrdup(c->name);
 	if (!r->scope) r->scope = xstrdup(p->scope);
 	if (!r->created_at) r->created_at = now_s();
-	set_str(&r->flavor, c->flavor);
-	set_str(&r->provider, p->specs.providers[c->provider_idx].name);
+	str_set(&r->flavor, c->flavor);
+	str_set(&r->provider, p->specs.providers[c->provider_idx].name);
 	r->vcpus = c->vcpus;
 	r->memory_gib = c->memory_gib;
 }
@@ -42,7 +36,7 @@ static void rec_from_spec(cvm_record_t *r, const pass_t *p, const action_t *a) {
 static void rec_want(cvm_record_t *r, const pass_t *p, const action_t *a) {
 	rec_from_spec(r, p, a);
 	r->status = ST_CREATING;
-	set_str(&r->spec_hash, a->spec->hash);
+	str_set(&r->spec_hash, a->spec->hash);
 	free(r->spec_json);
 	r->spec_json = cvm_spec_canonical_json(&p->specs, a->spec);
 	free(r->last_error);
@@ -125,7 +119,7 @@ static void decide_create(apply_ctx_t *x, job_t *j) {
 	if (!j->rec.attempt || !keep || a->record->status != ST_CREATING) {
 		char attempt[37];
 		uuid_generate_v4(attempt);
-		set_str(&j->rec.attempt, attempt);
+		str_set(&j->rec.attempt, attempt);
 	}
 	j->need_cert = needs_cert(x, j);
 	rec_want(&j->rec, x->p, a);
@@ -194,11 +188,11 @@ static void decide_adopt(apply_ctx_t *x, job_t *j) {
 	memcpy(j->rec.id, o->id, sizeof j->rec.id);
 	j->has_rec = true;
 	rec_from_spec(&j->rec, x->p, j->a);
-	set_str(&j->rec.placement, o->placement);
-	set_str(&j->rec.spec_hash, o->spec_hash);
-	set_str(&j->rec.attempt, o->attempt);
-	set_str(&j->rec.url, o->url);
-	set_str(&j->rec.handle, o->handle);
+	str_set(&j->rec.placement, o->placement);
+	str_set(&j->rec.spec_hash, o->spec_hash);
+	str_set(&j->rec.attempt, o->attempt);
+	str_set(&j->rec.url, o->url);
+	str_set(&j->rec.handle, o->handle);
 	if (o->spec_hash && strcmp(o->spec_hash, j->a->spec->hash) == 0)
 		j->rec.spec_json = cvm_spec_canonical_json(&x->p->specs, j->a->spec);
 	j->rec.status = status_of(o->state);
@@ -233,7 +227,7 @@ static void decide(apply_ctx_t *x, job_t *j) {
 	case ACT_UPDATE:
 		/* The backend gets the new markers and files; the record takes
 		 * them only once the backend has them (outcome wave). */
-		set_str(&j->rec.spec_hash, a->spec->hash);
+		str_set(&j->rec.spec_hash, a->spec->hash);
 		free(j->rec.spec_json);
 		j->rec.spec_json = cvm_spec_canonical_json(&p->specs, a->spec);
 		j->do_update = true;
@@ -265,10 +259,10 @@ static int write_refresh(store_t *st, job_t *j) {
 		r = intent_event(st, j, "status", msg);
 	}
 	j->rec.status = s;
-	set_str(&j->rec.url, o->url);
+	str_set(&j->rec.url, o->url);
 	free(j->rec.last_error);
 	j->rec.last_error = NULL;
-	set_str(&j->rec.placement, o->placement);
+	str_set(&j->rec.placement, o->placement);
 	return r < 0 ? r : apply_put_cvm(st, &j->rec);
 }
 
@@ -392,7 +386,7 @@ int intent_replace_local(apply_ctx_t *x, job_t *j, char **err) {
 	if (r < 0) goto restore;
 	char attempt[37];
 	uuid_generate_v4(attempt); /* a replace is a new attempt with a new key */
-	set_str(&j->rec.attempt, attempt);
+	str_set(&j->rec.attempt, attempt);
 	rec_want(&j->rec, x->p, j->a);
 	free(j->rec.handle); /* the old resource's address; the create returns the new one */
 	j->rec.handle = NULL;

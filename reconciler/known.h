@@ -12,6 +12,10 @@
 #include "providers/provider.h"
 #include "reconciler/store/store.h"
 
+/* *o as the state believes r's resource is, in `state`; the strings point
+ * into r and `installation` (borrowed: never free them through o). */
+void known_from_record(observed_t *o, const cvm_record_t *r, const char *installation, res_state_t state);
+
 /* The strings point into the records (and `installation`), which must
  * outlive the array; free the array alone with free(). */
 observed_t *known_for_provider(const cvm_record_t *v, size_t n, const char *provider, const char *installation,

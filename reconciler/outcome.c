@@ -12,15 +12,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/apply_priv.h"
+#include "reconciler/known.h"
 
 static cvm_status_t status_of(res_state_t s) {
 	return s == RES_STOPPED ? ST_STOPPED : s == RES_RUNNING ? ST_RUNNING : ST_CREATING;
-}
-
-static void set_str(char **dst, const char *v) {
-	char *n = xstrdup(v);
-	free(*dst);
-	*dst = n;
 }
 
 static bool made_or_started(const job_t *j) {
@@ -40,17 +35,8 @@ static observed_t *known_now(apply_ctx_t *x, const pass_backend_t *b, size_t *n)
 		const job_t *j = &x->jobs[i];
 		if (j->b != b || !made_or_started(j) || !j->rec.placement) continue;
 		observed_t *o = &k[(*n)++];
-		memcpy(o->id, j->rec.id, sizeof o->id);
-		o->name = j->rec.name;
-		o->scope = j->rec.scope;
-		o->installation = (char *)inst;
-		o->spec_hash = j->rec.spec_hash;
-		o->attempt = j->rec.attempt;
-		o->placement = j->rec.placement;
-		o->handle = j->rec.handle;
-		o->state = RES_RUNNING; /* what the create or start left it in */
-		o->vcpus = j->rec.vcpus;
-		o->memory_gib = j->rec.memory_gib;
+		known_from_record(o, &j->rec, inst, RES_RUNNING); /* what the create or start left it in */
+		o->url = NULL; /* a new or restarted domain's address is to be learnt */
 	}
 	return k;
 }
@@ -76,7 +62,7 @@ static void refresh_observations(apply_ctx_t *x) {
 				if (j->b != b || !made_or_started(j)) continue;
 				for (size_t i = 0; i < fresh.n; i++) {
 					if (strcmp(fresh.v[i].id, j->rec.id) != 0) continue;
-					set_str(&j->rec.url, fresh.v[i].url);
+					str_set(&j->rec.url, fresh.v[i].url);
 					j->rec.status = status_of(fresh.v[i].state);
 				}
 			}
@@ -99,10 +85,10 @@ static void record_failure(apply_ctx_t *x, job_t *j) {
 	if (a->kind == ACT_START || a->kind == ACT_UPDATE) {
 		/* Nothing changed on the backend: the record keeps what it had. */
 		j->rec.status = a->record->status;
-		set_str(&j->rec.spec_hash, a->record->spec_hash);
-		set_str(&j->rec.spec_json, a->record->spec_json);
+		str_set(&j->rec.spec_hash, a->record->spec_hash);
+		str_set(&j->rec.spec_json, a->record->spec_json);
 	}
-	set_str(&j->rec.last_error, j->err);
+	str_set(&j->rec.last_error, j->err);
 	if (apply_put_cvm(st, &j->rec) < 0 || store_add_event(st, j->rec.id, "failed", j->err) < 0)
 		log_error("%s (%s): cannot record the failure: %s", j->rec.name, j->rec.id, store_errmsg(st));
 }

@@ -108,10 +108,6 @@ typedef struct planner {
 	plan_index_t ix; /* every lookup below goes through it */
 } planner_t;
 
-static bool streq(const char *a, const char *b) {
-	return a && b && strcmp(a, b) == 0;
-}
-
 static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name, const char *id) {
 	plan_t *p = pl->p;
 	if (p->n == pl->cap) {

@@ -5,10 +5,6 @@
 
 #include "common/util.h"
 
-static bool streq(const char *a, const char *b) {
-	return a && b && strcmp(a, b) == 0;
-}
-
 bool plan_ours(const plan_input_t *in, const observed_t *o) {
 	return streq(o->installation, in->installation) && streq(o->scope, in->scope);
 }

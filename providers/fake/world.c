@@ -25,13 +25,9 @@ void fake_unlock(void) {
 	pthread_mutex_unlock(&fake_mutex);
 }
 
-static bool streq0(const char *a, const char *b) {
-	return a && b && strcmp(a, b) == 0;
-}
-
 fake_world_t *world_get(const char *name, bool create) {
 	for (size_t i = 0; i < n_worlds; i++)
-		if (streq0(worlds[i]->name, name)) return worlds[i];
+		if (streq(worlds[i]->name, name)) return worlds[i];
 	if (!create) return NULL;
 	fake_world_t *w = xcalloc(1, sizeof *w);
 	w->name = xstrdup(name);
@@ -75,7 +71,7 @@ fres_t *world_find(const fake_world_t *w, const char *id) {
 
 fres_t *world_find_name(const fake_world_t *w, const char *name) {
 	for (size_t i = 0; name && i < w->n_res; i++)
-		if (streq0(w->res[i]->name, name)) return w->res[i];
+		if (streq(w->res[i]->name, name)) return w->res[i];
 	return NULL;
 }
 
@@ -151,7 +147,7 @@ int world_pending(const fake_world_t *w) {
 
 fzone_t *world_zone(fake_world_t *w, const char *zone, bool create) {
 	for (size_t i = 0; i < w->n_zones; i++)
-		if (streq0(w->zones[i].name, zone)) return &w->zones[i];
+		if (streq(w->zones[i].name, zone)) return &w->zones[i];
 	if (!create) return NULL;
 	w->zones = xrealloc(w->zones, (w->n_zones + 1) * sizeof *w->zones);
 	fzone_t *z = &w->zones[w->n_zones++];
@@ -164,7 +160,7 @@ fzone_t *world_zone(fake_world_t *w, const char *zone, bool create) {
 int world_zone_vcpus(const fake_world_t *w, const char *zone, bool foreign_only) {
 	int n = 0;
 	for (size_t i = 0; i < w->n_res; i++)
-		if (streq0(w->res[i]->zone, zone) && (!foreign_only || !w->res[i]->managed)) n += w->res[i]->vcpus;
+		if (streq(w->res[i]->zone, zone) && (!foreign_only || !w->res[i]->managed)) n += w->res[i]->vcpus;
 	return n;
 }
 
@@ -189,8 +185,8 @@ static bool fault_matches(const ffault_t *x, fake_fault_kind_t kind, fake_call_t
 	/* A listing fault reads as well said of the listing as of its pages. */
 	bool list_call = kind == FAKE_LIST_FAIL && f->call == FAKE_OBSERVE;
 	if (f->call != FAKE_ANY && f->call != call && !list_call) return false;
-	if (f->name && kind != FAKE_VANISH && !streq0(f->name, name)) return false;
-	if (f->zone && kind != FAKE_VANISH && !streq0(f->zone, zone)) return false;
+	if (f->name && kind != FAKE_VANISH && !streq(f->name, name)) return false;
+	if (f->zone && kind != FAKE_VANISH && !streq(f->zone, zone)) return false;
 	if (kind == FAKE_LIST_FAIL && (f->page ? f->page : 1) != page) return false;
 	return true;
 }

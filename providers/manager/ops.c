@@ -83,10 +83,6 @@ static void seen_update(mhost_t *h, const char *name, const char *id, bool add) 
 	pthread_mutex_unlock(&h->p->lock);
 }
 
-static bool streq0(const char *a, const char *b) {
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* 0 with *d, -ENOENT when no such domain, -EIO (e set) otherwise. */
 static int lookup_uuid(virConnectPtr c, const char *id, virDomainPtr *d, lv_error_t *e) {
 	LV_COUNT(other);
@@ -308,7 +304,7 @@ int create_job(mhost_t *h, virConnectPtr c, mjob_t *j, char **err) {
 		*err = xasprintf("a domain with UUID %s that cvmctl does not own already exists on %s", want->id, h->uri);
 		return -EEXIST;
 	}
-	if (!streq0(m.attempt, want->attempt)) {
+	if (!streq_or_empty(m.attempt, want->attempt)) {
 		*err = xasprintf("domain %s on %s belongs to create attempt %s, not %s: remove it first", want->id, h->uri,
 		                 m.attempt ? m.attempt : "(none)", want->attempt ? want->attempt : "(none)");
 		manager_meta_free(&m);
@@ -340,7 +336,7 @@ static int undefine(virDomainPtr d, lv_error_t *e) {
 static int remove_shares(provider_t *p, const char *id, const char *a, const char *b, char **err) {
 	int r = manager_shares_remove(p->share_dir, id, err);
 	if (r == 0 && a && strcmp(a, p->share_dir) != 0) r = manager_shares_remove(a, id, err);
-	if (r == 0 && b && strcmp(b, p->share_dir) != 0 && !streq0(a, b)) r = manager_shares_remove(b, id, err);
+	if (r == 0 && b && strcmp(b, p->share_dir) != 0 && !streq_or_empty(a, b)) r = manager_shares_remove(b, id, err);
 	return r;
 }
 

@@ -23,17 +23,9 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CVMCTL=$(realpath "${1:-$SRC/build/cvmctl}")
 N=${N:-200}
 RUNS=${RUNS:-3}
-TRASH=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/cvmctl-creates.XXXXXX")
-atexit_cmds=""
-test_atexit() { atexit_cmds="$1; $atexit_cmds"; }
-# set +e: a daemon that is already gone must not stop the others' cleanup.
-trap 'set +e; eval "$atexit_cmds"; [ -n "${KEEP:-}" ] || rm -rf "$TRASH"' EXIT
-# shellcheck source=tests/e2e/libvirtd.sh
-. "$SRC/tests/e2e/libvirtd.sh"
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# shellcheck source=tests/bench/lib.sh
+. "$SRC/tests/bench/lib.sh"
+bench_scratch creates
 
 write_tree() { # dir uri
 	local i

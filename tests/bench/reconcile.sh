@@ -17,16 +17,9 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CVMCTL=$(realpath "${1:-$SRC/build/cvmctl}")
 N=${N:-40}
 RUNS=${RUNS:-3}
-TRASH=$(mktemp -d /tmp/cvmctl-bench.XXXXXX)
-atexit_cmds=""
-test_atexit() { atexit_cmds="$1; $atexit_cmds"; }
-# set +e: a daemon that is already gone must not stop the others' cleanup.
-trap 'set +e; eval "$atexit_cmds"; rm -rf "$TRASH"' EXIT
-# shellcheck source=tests/e2e/libvirtd.sh
-. "$SRC/tests/e2e/libvirtd.sh"
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l; }
+# shellcheck source=tests/bench/lib.sh
+. "$SRC/tests/bench/lib.sh"
+bench_scratch bench
 
 write_tree() { # dir uri-a uri-b
 	mkdir -p "$1"
@@ -92,7 +85,6 @@ for run in $(seq "$RUNS"); do
 	libvirtd_stop_all || true
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 mc=$(median "${t_create[@]}") mn=$(median "${t_noop[@]}")
 vc=$(median "${t_vcreate[@]}") vn=$(median "${t_vnoop[@]}")
 printf '\nreconcile benchmark: %d CVMs on two test-driver hosts, median of %d runs\n\n' "$N" "$RUNS"

@@ -33,21 +33,12 @@ if [ ! -x "$TIME" ]; then
 	echo "scale.sh: $TIME missing (Debian package 'time'; scripts/deps.sh --test installs it)" >&2
 	exit 1
 fi
-TRASH=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/cvmctl-scale.XXXXXX")
-atexit_cmds=""
-test_atexit() { atexit_cmds="$1; $atexit_cmds"; }
-# set +e: a daemon that is already gone must not stop the others' cleanup.
-trap 'set +e; eval "$atexit_cmds"; [ -n "${KEEP:-}" ] || rm -rf "$TRASH"' EXIT
 # The daemons' life bound (if this script is killed before its trap runs):
 # enough for a 10,000-CVM run on a slow machine.
 LIBVIRTD_MAX_LIFETIME=${LIBVIRTD_MAX_LIFETIME:-7200}
-# shellcheck source=tests/e2e/libvirtd.sh
-. "$SRC/tests/e2e/libvirtd.sh"
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+# shellcheck source=tests/bench/lib.sh
+. "$SRC/tests/bench/lib.sh"
+bench_scratch scale
 
 write_tree() { # dir n uri-a uri-b
 	local dir=$1 n=$2 i

@@ -29,15 +29,14 @@
 #include <time.h>
 
 #include "common/cleanup.h"
+#include "common/timing.h"
 #include "common/util.h"
 #include "pki/pki.h"
 #include "reconciler/certs.h"
 #include "reconciler/store/store.h"
 
 static double mono(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)mono_ns() / 1e9;
 }
 
 static int die(const char *what, const char *msg) {

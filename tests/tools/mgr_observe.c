@@ -21,15 +21,14 @@
 #include <time.h>
 
 #include "common/cleanup.h"
+#include "common/timing.h"
 #include "common/util.h"
 #include "providers/manager/domain_xml.h"
 #include "providers/manager/manager.h"
 #include "providers/provider.h"
 
 static double mono(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)mono_ns() / 1e9;
 }
 
 static int populate(const char *uri, int n) {
