@@ -206,8 +206,8 @@ static json_t *inventory(void)
 	json_t *v;
 	json_object_foreach(emu.firewalls, k, v)
 		json_array_append(fws, v);
-	return json_pack("{s:o,s:o,s:o,s:I,s:o}", "instances", ins, "operations", ops, "firewalls", fws, "clock_ms",
-			 (json_int_t)emu.clock_ms, "config", config_json());
+	return json_pack("{s:o,s:o,s:o,s:I,s:i,s:o}", "instances", ins, "operations", ops, "firewalls", fws, "clock_ms",
+			 (json_int_t)emu.clock_ms, "metadata_waiters", emu.md_waiters, "config", config_json());
 }
 
 static void add_fault(struct req *r, json_t *b)

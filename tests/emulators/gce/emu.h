@@ -114,6 +114,7 @@ struct emu {
 	long long rate_window;
 	int rate_count;
 	char *md_zone, *md_name; /* the instance the metadata server answers for */
+	int md_waiters;          /* wait_for_change requests hanging now */
 	int port, mport;
 	FILE *log;
 };

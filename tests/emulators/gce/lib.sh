@@ -122,8 +122,17 @@ gce_token() {
 }
 
 # gce_api TOKEN METHOD PATH [JSON]: a Compute call (PATH after /compute/v1/);
-# prints the body, then a last line "HTTP <status>".
+# prints the body, then a last line "HTTP <status>". The body goes through a
+# file: a metadata value may be larger than one command-line argument.
 gce_api() {
+	local data= rc
+	if [ $# -ge 4 ]; then
+		data=$(mktemp) || return 1
+		printf '%s' "$4" >"$data"
+	fi
 	curl -sS --cacert "$GCE_CA" -X "$2" ${1:+-H "Authorization: Bearer $1"} -H 'Content-Type: application/json' \
-		${4:+--data-binary "$4"} -w '\nHTTP %{http_code}\n' "$GCE_URL/${3#/}"
+		${data:+--data-binary "@$data"} -w '\nHTTP %{http_code}\n' "$GCE_URL/${3#/}"
+	rc=$?
+	[ -n "$data" ] && rm -f "$data"
+	return $rc
 }

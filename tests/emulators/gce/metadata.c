@@ -68,15 +68,16 @@ static void wait_change(const char *key, const char *last, long timeout_s)
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_s;
+	emu.md_waiters++;
 	for (;;) {
 		struct instance *in = md_instance();
 		char tag[17];
 		etag_of(in ? attr_value(in, key) : NULL, tag);
-		if (strcmp(tag, last) != 0 || emu.stopping)
-			return;
-		if (pthread_cond_timedwait(&emu.changed, &emu.lock, &until) == ETIMEDOUT)
-			return;
+		if (strcmp(tag, last) != 0 || emu.stopping ||
+		    pthread_cond_timedwait(&emu.changed, &emu.lock, &until) == ETIMEDOUT)
+			break;
 	}
+	emu.md_waiters--;
 }
 
 static void attributes(struct req *r, const char *key)
