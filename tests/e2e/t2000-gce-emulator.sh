@@ -442,6 +442,24 @@ test_expect_success 'with clock latency, the operation waits for the control clo
 	gce_ctl POST config "{\"polls_to_done\":2,\"op_latency_clock_ms\":0}" >/dev/null
 '
 
+test_expect_success 'with wall-clock latency (only when configured), wait blocks until DONE' '
+	gce_ctl POST config "{\"polls_to_done\":0,\"op_latency_ms\":300,\"wait_max_ms\":60000}" >/dev/null &&
+	call "$TOK" POST "$Z/instances" "$(body ".name = \"walled\"")" && expect 200 &&
+	jq -e ".status == \"RUNNING\"" resp.json && WOP=$(jq -r .name resp.json) &&
+	call "$TOK" POST "$Z/operations/$WOP/wait" && expect 200 && jq -e ".status == \"DONE\"" resp.json &&
+	call "$TOK" GET "$Z/instances/walled" && jq -e ".status == \"RUNNING\"" resp.json &&
+	gce_ctl POST config "{\"polls_to_done\":2,\"op_latency_ms\":0,\"wait_max_ms\":2000}" >/dev/null
+'
+
+test_expect_success 'tokens last token_lifetime_s: a 1-second token is refused once it is over' '
+	gce_ctl POST config "{\"token_lifetime_s\":1}" >/dev/null &&
+	token_grant "$(gce_jwt "$GCE_SA")" && test "$(cat status)" = 200 &&
+	jq -e ".expires_in == 1" resp.json && SHORT=$(jq -r .access_token resp.json) &&
+	sleep 2 &&
+	call "$SHORT" GET "$Z/instances" && expect 401 authError &&
+	gce_ctl POST config "{\"token_lifetime_s\":3600}" >/dev/null
+'
+
 test_expect_success 'delete: STOPPING, then gone; a second delete is 404' '
 	call "$TOK" DELETE "$Z/instances/page-1" && expect 200 && DOP=$(jq -r .name resp.json) &&
 	jq -e ".operationType == \"delete\"" resp.json &&

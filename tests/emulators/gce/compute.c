@@ -144,7 +144,7 @@ void op_finished(struct operation *op)
 		instance_set_status(in, "TERMINATED");
 		break;
 	case OP_DELETE:
-		if (op->fail)
+		if (!mine || op->fail)
 			return;
 		instance_remove(in);
 		return;
