@@ -421,6 +421,13 @@ test_expect_success 'an injected 403 rateLimitExceeded, and 429 with Retry-After
 	call "$TOK" GET "$Z/instances" && expect 200
 '
 
+test_expect_success 'an echo fault quotes the request body back in its error' '
+	gce_ctl POST faults "{\"kind\":\"status\",\"status\":400,\"echo\":true,\"method\":\"POST\",\"path\":\"*/instances\"}" &&
+	call "$TOK" POST "$Z/instances" "$(body ".name = \"echoed\" | .metadata.items[0].value = \"SECRET-MARKER\"")" &&
+	expect 400 invalid && message_has "SECRET-MARKER" &&
+	call "$TOK" GET "$Z/instances/echoed" && expect 404 notFound
+'
+
 test_expect_success 'the per-second rate limit answers 403 rateLimitExceeded beyond it' '
 	gce_ctl POST config "{\"rate_limit_per_s\":1}" >/dev/null &&
 	for i in 1 2 3 4 5 6 7 8 9 10; do call "$TOK" GET "$Z/instances/cvm-ok"; cat status; done >codes &&
@@ -526,6 +533,15 @@ test_expect_success 'the inventory lists zone, name, status, labels, metadata an
 
 test_expect_success 'SIGTERM: the emulator exits 0' '
 	kill "$GCE_PID" && wait "$GCE_PID" && GCE_PID=
+'
+
+test_expect_success 'TLS is checked: another CA, or a certificate for another name, is refused' '
+	gce_start "$TRASH/gce" &&
+	test_expect_code 60 curl -sS --cacert "$GCE_DIR/other.pem" -o /dev/null "$GCE_URL/$Z/instances" &&
+	gce_stop &&
+	GCE_TLS_CERT=$GCE_DIR/wrong-host.pem GCE_TLS_KEY=$GCE_DIR/wrong-host.key gce_start "$TRASH/gce" &&
+	test_expect_code 60 curl -sS --cacert "$GCE_CA" -o /dev/null "$GCE_URL/$Z/instances" &&
+	gce_stop
 '
 
 test_done

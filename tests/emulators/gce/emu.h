@@ -75,6 +75,7 @@ struct fault {
 	int retry_after;
 	int page;
 	char *op_error_code;
+	bool echo; /* put the request body into the error message */
 	long hits;
 	struct fault *next;
 };

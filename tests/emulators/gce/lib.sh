@@ -25,6 +25,8 @@ GCE_PID=
 # gce_start DIR [ARGS...]: key material in DIR (made by testca.sh unless
 # DIR/sa.json exists), the emulator started in the background; returns
 # once it serves. sa.json's token_uri is rewritten to the emulator's.
+# GCE_TLS_CERT / GCE_TLS_KEY replace DIR/server.pem / server.key (e.g.
+# DIR/wrong-host.pem for a host-name check).
 gce_start() {
 	GCE_DIR=$1
 	shift
@@ -32,7 +34,7 @@ gce_start() {
 		"$GCE_LIB_DIR/testca.sh" "$GCE_DIR" || return 1
 	fi
 	rm -f "$GCE_DIR/port" "$GCE_DIR/mport"
-	"$GCE_EMU" --tls-cert "$GCE_DIR/server.pem" --tls-key "$GCE_DIR/server.key" \
+	"$GCE_EMU" --tls-cert "${GCE_TLS_CERT:-$GCE_DIR/server.pem}" --tls-key "${GCE_TLS_KEY:-$GCE_DIR/server.key}" \
 		--service-account "$GCE_DIR/sa.json" --ready-file "$GCE_DIR/port" \
 		--metadata-ready-file "$GCE_DIR/mport" --log "$GCE_DIR/emu.log" "$@" \
 		</dev/null >>"$GCE_DIR/emu.out" 2>&1 5>&- &
