@@ -506,6 +506,10 @@ test_expect_success 'firewalls: insert, duplicate 409, get, list, delete' '
 	call "$TOK" GET projects/cvmctl-test/global/firewalls && jq -e "[.items[].name] == [\"cvmctl-agent\"]" resp.json &&
 	call "$TOK" POST projects/cvmctl-test/global/firewalls "{\"name\":\"x\",\"allowed\":[{\"IPProtocol\":\"tcp\"}],\"direction\":\"SIDEWAYS\"}" &&
 	expect 400 invalid &&
+	call "$TOK" PATCH projects/cvmctl-test/global/firewalls/cvmctl-agent "{\"sourceRanges\":[\"10.0.0.0/8\"]}" &&
+	expect 200 && jq -e ".operationType == \"patch\"" resp.json &&
+	call "$TOK" GET projects/cvmctl-test/global/firewalls/cvmctl-agent &&
+	jq -e ".sourceRanges == [\"10.0.0.0/8\"] and .targetTags == [\"cvm\"]" resp.json &&
 	call "$TOK" DELETE projects/cvmctl-test/global/firewalls/cvmctl-agent && expect 200 &&
 	call "$TOK" GET projects/cvmctl-test/global/firewalls/cvmctl-agent && expect 404 notFound
 '

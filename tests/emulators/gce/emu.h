@@ -35,7 +35,7 @@ struct token {
 	struct token *next;
 };
 
-enum op_kind { OP_INSERT, OP_DELETE, OP_START, OP_STOP, OP_SETMETA, OP_SETLABELS, OP_FW_INSERT, OP_FW_DELETE };
+enum op_kind { OP_INSERT, OP_DELETE, OP_START, OP_STOP, OP_SETMETA, OP_SETLABELS, OP_FW_INSERT, OP_FW_DELETE, OP_FW_PATCH, OP_FW_UPDATE };
 
 struct operation {
 	char *name;
