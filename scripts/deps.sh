@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm]: make sure the Debian packages that the
+# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm] [--sdk]: make sure the Debian packages that the
 # build (and, with --test, the tests; with --vm, the real-VM test) need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
@@ -12,13 +12,15 @@ want_test=0
 want_fuzz=0
 want_clang=0
 want_vm=0
+want_sdk=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--fuzz) want_fuzz=1 ;;
 	--clang) want_clang=1 ;;
 	--vm) want_vm=1 ;;
-	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm]" >&2; exit 2 ;;
+	--sdk) want_sdk=1 ;;
+	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm] [--sdk]" >&2; exit 2 ;;
 	esac
 done
 
@@ -95,6 +97,18 @@ if [ "$want_test" = 1 ]; then
 	[ -x /usr/bin/time ] || need time
 	have_cmd shellcheck || need shellcheck
 	have_cmd timeout || need coreutils
+	# The GCE emulator's tests: curl drives it from the shell (and
+	# tests/emulators/gce/lib.sh), and Google's own Python client
+	# (google-auth with requests) must work against it.
+	have_cmd curl || need curl
+	[ -f /usr/lib/python3/dist-packages/google/auth/__init__.py ] || need python3-google-auth
+	[ -d /usr/lib/python3/dist-packages/requests ] || need python3-requests
+fi
+
+if [ "$want_sdk" = 1 ]; then
+	# make check-sdk: Node and npm for Google's Node client.
+	have_cmd node || need nodejs
+	have_cmd npm || need npm
 fi
 
 if [ "$want_vm" = 1 ]; then
