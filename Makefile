@@ -77,7 +77,24 @@ $(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(O)/libcvm.
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
+# The Azure Resource Manager emulator (tests/emulators/arm): its own program,
+# sharing no code with providers/. GnuTLS is libmicrohttpd's TLS (as Debian
+# builds it) and checks client-certificate assertions.
+ARM_EMU_SRCS := $(sort $(wildcard tests/emulators/arm/*.c))
+ARM_EMU_OBJS := $(patsubst %.c,$(O)/%.o,$(ARM_EMU_SRCS)) $(O)/tests/emulators/arm/schema_blob.o
+ARM_EMU_CFLAGS = $(eval ARM_EMU_CFLAGS := $(shell pkg-config --cflags gnutls))$(ARM_EMU_CFLAGS)
+ARM_EMU_LIBS = $(eval ARM_EMU_LIBS := $(shell pkg-config --libs libmicrohttpd jansson gnutls))$(ARM_EMU_LIBS)
+$(ARM_EMU_OBJS): CFLAGS += $(ARM_EMU_CFLAGS)
+
+$(O)/tests/emulators/arm/schema_blob.o: tests/emulators/arm/schema_blob.S tests/emulators/arm/arm-compute-network.schema.json | deps-checked
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $<
+
+$(O)/tests/emulators/arm-emu: $(ARM_EMU_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ARM_EMU_LIBS) -lpthread
+
+unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS) $(O)/tests/emulators/arm-emu
 
 FUZZ_SECONDS ?= 60
 fuzz:

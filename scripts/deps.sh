@@ -38,11 +38,12 @@ have_cmd() {
 have_cmd cc || need build-essential
 have_cmd make || need build-essential
 if have_cmd pkg-config; then
-	if ! pkg-config --exists yaml-0.1 libcurl jansson openssl libvirt sqlite3 libmicrohttpd; then
+	# gnutls: the ARM emulator's (tests/emulators/arm) TLS and assertion checks.
+	if ! pkg-config --exists yaml-0.1 libcurl jansson openssl libvirt sqlite3 libmicrohttpd gnutls; then
 		# Slow path only: find out which module is missing.
 		for mod in yaml-0.1:libyaml-dev libcurl:libcurl4-openssl-dev \
 			jansson:libjansson-dev openssl:libssl-dev libvirt:libvirt-dev \
-			sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev; do
+			sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev gnutls:libgnutls28-dev; do
 			pkg-config --exists "${mod%%:*}" || need "${mod#*:}"
 		done
 	fi
@@ -50,6 +51,7 @@ else
 	need pkg-config
 	need libyaml-dev; need libcurl4-openssl-dev; need libjansson-dev
 	need libssl-dev; need libvirt-dev; need libsqlite3-dev; need libmicrohttpd-dev
+	need libgnutls28-dev
 fi
 
 # libinotifytools ships no .pc: look for the header and the linker's .so
