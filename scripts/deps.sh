@@ -91,6 +91,8 @@ if [ "$want_test" = 1 ]; then
 	# with strace that validate opens no connection; the benchmarks use bc;
 	# the cloud-init test lints the guest refresher with shellcheck.
 	have_cmd jq || need jq
+	# The emulator tests (tests/emulators) talk to their emulators with curl.
+	have_cmd curl || need curl
 	have_cmd strace || need strace
 	have_cmd bc || need bc
 	# tests/bench/scale.sh reads peak RSS with GNU time (/usr/bin/time -f %M).

@@ -375,7 +375,7 @@ bool auth_route(struct req *r)
 		      strcasecmp(seg[3], "token") == 0 && !*p;
 	bool oidc = n == 4 && strcasecmp(seg[1], "v2.0") == 0 && strcmp(seg[2], ".well-known") == 0 &&
 		    strcmp(seg[3], "openid-configuration") == 0 && !*p;
-	bool disco = n == 2 && strcasecmp(seg[1], "discovery") == 0 && strncmp(p, "/instance", 9) == 0;
+	bool disco = n == 3 && strcasecmp(seg[1], "discovery") == 0 && strcmp(seg[2], "instance") == 0 && !*p;
 	bool keys = n == 4 && strcasecmp(seg[1], "discovery") == 0 && strcmp(seg[3], "keys") == 0;
 	bool endpoints = n == 2 && strcmp(seg[0], "metadata") == 0 && strcmp(seg[1], "endpoints") == 0;
 	if (!token && !token2 && !oidc && !disco && !keys && !endpoints)

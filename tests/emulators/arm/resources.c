@@ -1722,7 +1722,7 @@ void arm_route(struct req *r)
 	if (provpath || subprov) {
 		const char *ns = provpath ? seg[5] : seg[3];
 		const char *ty = provpath ? seg[6] : seg[4];
-		if (provpath && n >= 10)
+		if (provpath && n >= 9)
 			tname = xasprintf("%s/%s/%s", ns, ty, seg[8]);
 		else
 			tname = xasprintf("%s/%s", ns, ty);

@@ -63,6 +63,8 @@ struct versions {
  * (Debian 12's python3-azure; newer JavaScript SDKs). */
 static const struct versions served[] = {
 	{"microsoft.compute/disks", "2024-03-02,2022-07-02"},
+	/* operation URLs carry the api-version of the call that started them */
+	{"microsoft.compute/locations/", "2024-11-01,2022-08-01,2026-03-01,2024-03-02,2022-07-02"},
 	{"microsoft.compute/", "2024-11-01,2022-08-01,2026-03-01"},
 	{"microsoft.network/", "2024-10-01,2022-07-01,2025-05-01"},
 	{"microsoft.resources/", "2021-04-01,2022-09-01"},
