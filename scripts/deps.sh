@@ -1,6 +1,7 @@
 #!/bin/sh
-# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm]: make sure the Debian packages that the
-# build (and, with --test, the tests; with --vm, the real-VM test) need are present.
+# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm] [--sdk]: make sure the Debian packages that the
+# build (and, with --test, the tests; with --vm, the real-VM test; with --sdk, the cloud SDK tests)
+# need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
 # costs only a few stat(2)s and one pkg-config call. When something is
@@ -12,13 +13,15 @@ want_test=0
 want_fuzz=0
 want_clang=0
 want_vm=0
+want_sdk=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--fuzz) want_fuzz=1 ;;
 	--clang) want_clang=1 ;;
 	--vm) want_vm=1 ;;
-	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm]" >&2; exit 2 ;;
+	--sdk) want_sdk=1 ;;
+	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm] [--sdk]" >&2; exit 2 ;;
 	esac
 done
 
@@ -99,6 +102,14 @@ if [ "$want_test" = 1 ]; then
 	[ -x /usr/bin/time ] || need time
 	have_cmd shellcheck || need shellcheck
 	have_cmd timeout || need coreutils
+fi
+
+if [ "$want_sdk" = 1 ]; then
+	# make check-sdk (tests/sdk): Microsoft's Python SDK for Resource Manager,
+	# run by Debian's own python3 (/usr/bin/python3, whatever else is on PATH).
+	[ -x /usr/bin/python3 ] || need python3
+	[ -f /usr/lib/python3/dist-packages/azure/mgmt/compute/__init__.py ] &&
+		[ -f /usr/lib/python3/dist-packages/azure/identity/__init__.py ] || need python3-azure
 fi
 
 if [ "$want_vm" = 1 ]; then
