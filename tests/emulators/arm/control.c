@@ -322,7 +322,6 @@ static int foreign_create(struct req *r, json_t *b)
 		}
 		return bad_request(r, "%s is not the id of a resource type served here", id);
 	}
-	_cleanup_free_ char *key = NULL;
 	if (!rg_find(sub, rg))
 		return bad_request(r, "resource group of %s does not exist (create it first)", id);
 	_cleanup_free_ char *rid = res_id(sub, rg, type, name);
