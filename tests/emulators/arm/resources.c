@@ -319,9 +319,7 @@ static json_t *instance_view(struct res *x)
 		json_object_set_new(pstat, "displayStatus", json_sprintf("Provisioning %s", low));
 	json_t *p = props(x);
 	json_t *os = json_object_get(p, "osProfile");
-	const char *disk = json_string_value(json_object_get(
-		json_object_get(json_object_get(json_object_get(p, "storageProfile"), "osDisk"), ""), "name"));
-	disk = json_string_value(json_object_get(json_object_get(json_object_get(p, "storageProfile"), "osDisk"), "name"));
+	const char *disk = json_string_value(json_object_get(json_object_get(json_object_get(p, "storageProfile"), "osDisk"), "name"));
 	return json_pack("{s:s?,s:s,s:s,s:s,s:{s:s,s:[{s:s,s:s,s:s,s:s}]},s:[{s:s?,s:[{s:s,s:s,s:s}]}],s:[o,{s:s,s:s,s:s}]}",
 			 "computerName", json_string_value(json_object_get(os, "computerName")), "osName", "ubuntu",
 			 "osVersion", "22.04", "hyperVGeneration", "V2", "vmAgent", "vmAgentVersion", "2.11.1.12",
@@ -352,7 +350,6 @@ json_t *res_view(struct res *x)
 	json_t *o = json_deep_copy(x->obj);
 	if (is(x, T_VNET)) {
 		json_t *subs = json_array();
-		_cleanup_free_ char *prefix = xasprintf("%s/", x->key);
 		_cleanup_free_ char *skey = make_key(x->sub, x->rg, T_SUBNET, x->name);
 		for (struct res *s = emu.res; s; s = s->next)
 			if (is(s, T_SUBNET) && strncasecmp(s->key, skey, strlen(skey)) == 0 && s->key[strlen(skey)] == '/')
