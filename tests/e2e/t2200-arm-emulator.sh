@@ -359,6 +359,16 @@ test_expect_success 'IMDS answers userData for the chosen VM, only with Metadata
 	test "$(jq -r .error mi.json)" = invalid_request
 '
 
+test_expect_success 'IMDS: with a system-assigned identity the VM gets a managed-identity token ARM accepts' '
+	call "$TOK" PATCH "$CMP/virtualMachines/cvm?$CV" "{\"identity\":{\"type\":\"SystemAssigned\"}}" &&
+	test "$status" = 200 && wait_async "$(header Azure-AsyncOperation)" &&
+	call "$TOK" GET "$CMP/virtualMachines/cvm?$CV" &&
+	test "$(jq -r .identity.tenantId out.json)" = "$ARM_TENANT" &&
+	curl -sS -H "Metadata: true" "$ARM_IMDS/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/" >mi.json &&
+	test "$(jq -r ".expires_in | type" mi.json)" = string &&
+	call "$(jq -r .access_token mi.json)" GET "$RGP?$RV" && test "$status" = 200
+'
+
 test_expect_success 'deleting an attached NIC is 400 NicInUse, an attached public IP 400 PublicIPAddressCannotBeDeleted' '
 	call "$TOK" DELETE "$NET/networkInterfaces/nic?$NV" &&
 	expect 400 NicInUse &&
@@ -427,6 +437,17 @@ test_expect_success 'async: the Nth poll ends an operation; GET of the resource 
 	curl -sS --cacert "$ARM_CA" -H "Authorization: Bearer $TOK" "$A" | jq -e ".status == \"Succeeded\" and .endTime" &&
 	call "$TOK" GET "$NET/publicIPAddresses/slow?$NV" &&
 	test "$(jq -r .properties.provisioningState out.json)" = Succeeded
+'
+
+test_expect_success 'async: the same PUT again while it runs joins its operation; another is refused' '
+	call "$TOK" PUT "$NET/publicIPAddresses/twice?$NV" "$PIP" && test "$status" = 201 &&
+	A1=$(header Azure-AsyncOperation) &&
+	call "$TOK" PUT "$NET/publicIPAddresses/twice?$NV" "$PIP" && test "$status" = 201 &&
+	test "$(header Azure-AsyncOperation)" = "$A1" &&
+	call "$TOK" PUT "$NET/publicIPAddresses/twice?$NV" "$(jq -c ".tags.x=\"y\"" <<<"$PIP")" &&
+	expect 429 AnotherOperationInProgress &&
+	test -n "$(header Retry-After)" &&
+	wait_async "$A1" && delete_ok "$NET/publicIPAddresses/twice?$NV"
 '
 
 test_expect_success 'async: on the control clock, an operation ends when the clock has moved' '
@@ -541,12 +562,20 @@ test_expect_success 'tokens: expired by the control endpoint, and by the control
 	call "$TOK" GET "$RGP?$RV" && expect 401 ExpiredAuthenticationToken &&
 	call "not-a-token" GET "$RGP?$RV" && expect 401 InvalidAuthenticationToken &&
 	call "" GET "$RGP?$RV" && expect 401 AuthenticationFailed &&
+	arm_ctl PUT config "{\"tokenLifetime\":60}" >/dev/null &&
+	token_call grant_type=client_credentials "client_id=$ARM_CLIENT_ID" "$(SECRET_FORM)" "$SCOPE" &&
+	test "$(jq -r .expires_in out.json)" = 60 &&
+	T60=$(jq -r .access_token out.json) &&
+	call "$T60" GET "$RGP?$RV" && test "$status" = 200 &&
+	arm_ctl POST clock "{\"advance\":60}" >/dev/null &&
+	call "$T60" GET "$RGP?$RV" && expect 401 ExpiredAuthenticationToken &&
+	arm_ctl PUT config "{\"tokenLifetime\":3600}" >/dev/null &&
 	TOK=$(arm_token)
 '
 
 test_expect_success 'the request log: method, path, api-version, token state, status; no token values' '
 	arm_ctl GET requests >log.json &&
-	jq -e "[.requests[] | select(.token == \"expired\" and .status == 401)] | length == 2" log.json &&
+	jq -e "[.requests[] | select(.token == \"expired\" and .status == 401)] | length == 3" log.json &&
 	jq -e "[.requests[] | select(.token == \"none\")] | length >= 1" log.json &&
 	jq -e ".requests[] | select(.method == \"PUT\" and (.path | endswith(\"/virtualMachines/cvm\"))) | .apiVersion == \"2024-11-01\"" log.json &&
 	! grep -F "$TOK" log.json &&

@@ -67,6 +67,7 @@ struct op {
 	long long clock_start;
 	bool expired;       /* its URLs answer 404 (the client must poll the resource) */
 	char start_time[40], end_time[40];
+	json_t *body;       /* a PUT's request body: the same PUT again joins this operation */
 	struct op *next;
 };
 
