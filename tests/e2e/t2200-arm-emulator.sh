@@ -540,6 +540,17 @@ test_expect_success 'the generic resource list filters by tag' '
 	test "$(jq ".value | length" out.json)" = 5
 '
 
+test_expect_success 'config linkBase: nextLink and operation URLs name another host' '
+	arm_ctl PUT config "{\"linkBase\":\"https://elsewhere.invalid:8443\",\"pageSize\":1}" >/dev/null &&
+	call "$TOK" GET "$NET/publicIPAddresses?$NV" &&
+	case "$(jq -r .nextLink out.json)" in "https://elsewhere.invalid:8443/$NET/publicIPAddresses?$NV&\$skiptoken=1") ;; *) false ;; esac &&
+	call "$TOK" DELETE "$NET/publicIPAddresses/page3?$NV" &&
+	A=$(header Azure-AsyncOperation) &&
+	case "$A" in https://elsewhere.invalid:8443/subscriptions/*) ;; *) false ;; esac &&
+	arm_ctl PUT config "{\"linkBase\":\"\",\"pageSize\":100}" >/dev/null &&
+	wait_async "$ARM_URL${A#https://elsewhere.invalid:8443}"
+'
+
 test_expect_success 'control: a foreign VM, then deleted and deallocated behind the client back' '
 	arm_ctl POST resources "{\"id\":\"/subscriptions/$S/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/alien\",\"tags\":{\"owner\":\"someone\"}}" >/dev/null &&
 	call "$TOK" PUT "$CMP/virtualMachines/alien?$CV" "$VM" "If-None-Match: *" && expect 412 PreconditionFailed &&

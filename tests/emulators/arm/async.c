@@ -81,16 +81,16 @@ void ops_clock_tick(void)
 
 static char *status_url(struct op *op)
 {
-	return xasprintf("%s/subscriptions/%s/providers/%s/locations/%s/operations/%s?api-version=%s", emu.base, op->sub,
+	return xasprintf("%s/subscriptions/%s/providers/%s/locations/%s/operations/%s?api-version=%s", link_base(), op->sub,
 			 op->ns, op->location, op->id, op->api_version);
 }
 
 static char *result_url(struct op *op)
 {
 	if (op->kind == OP_RG_DELETE)
-		return xasprintf("%s/subscriptions/%s/operationresults/%s?api-version=%s", emu.base, op->sub, op->id,
+		return xasprintf("%s/subscriptions/%s/operationresults/%s?api-version=%s", link_base(), op->sub, op->id,
 				 op->api_version);
-	return xasprintf("%s/subscriptions/%s/providers/%s/locations/%s/operationResults/%s?api-version=%s", emu.base,
+	return xasprintf("%s/subscriptions/%s/providers/%s/locations/%s/operationResults/%s?api-version=%s", link_base(),
 			 op->sub, op->ns, op->location, op->id, op->api_version);
 }
 

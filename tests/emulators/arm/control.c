@@ -257,9 +257,10 @@ json_t *inventory(void)
 
 static json_t *config_json(void)
 {
-	return json_pack("{s:i,s:I,s:i,s:i,s:i,s:i}", "pollsToDone", emu.cfg.polls_to_done, "clockToDone",
+	return json_pack("{s:i,s:I,s:i,s:i,s:i,s:i,s:s}", "pollsToDone", emu.cfg.polls_to_done, "clockToDone",
 			 (json_int_t)emu.cfg.clock_to_done, "tokenLifetime", emu.cfg.token_lifetime_s, "latencyMs",
-			 emu.cfg.latency_ms, "retryAfter", emu.cfg.retry_after, "pageSize", emu.cfg.page_size);
+			 emu.cfg.latency_ms, "retryAfter", emu.cfg.retry_after, "pageSize", emu.cfg.page_size, "linkBase",
+			 emu.cfg.link_base);
 }
 
 static int config_set(struct req *r, json_t *b)
@@ -267,6 +268,13 @@ static int config_set(struct req *r, json_t *b)
 	const char *k;
 	json_t *v;
 	json_object_foreach(b, k, v) {
+		if (strcmp(k, "linkBase") == 0) {
+			const char *lb = json_string_value(v);
+			if (!lb || strlen(lb) >= sizeof(emu.cfg.link_base) || (*lb && strncmp(lb, "https://", 8) != 0))
+				return bad_request(r, "linkBase wants \"\" or an https:// URL without a trailing slash%s", NULL);
+			snprintf(emu.cfg.link_base, sizeof(emu.cfg.link_base), "%s", lb);
+			continue;
+		}
 		if (!json_is_integer(v))
 			return bad_request(r, "config field %s wants an integer", k);
 		long long n = json_integer_value(v);

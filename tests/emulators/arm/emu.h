@@ -94,6 +94,7 @@ struct emu_config {
 	int latency_ms;
 	int retry_after;
 	int page_size;
+	char link_base[256]; /* "": emu.base; else the host nextLink and operation URLs name */
 };
 
 struct emu {
@@ -160,6 +161,7 @@ void http_stop(void);
 /* ---- util.c ---- */
 long long now_wall(void); /* seconds */
 long long emu_now(void);  /* wall + control clock */
+const char *link_base(void); /* what nextLink and operation URLs start with */
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xstrdown(const char *s);

@@ -573,7 +573,7 @@ static void list_page(struct req *r, const char *api, json_t *items)
 			}
 			*o = 0;
 		}
-		json_object_set_new(out, "nextLink", json_sprintf("%s%s?api-version=%s%s&$skiptoken=%zu", emu.base, r->path,
+		json_object_set_new(out, "nextLink", json_sprintf("%s%s?api-version=%s%s&$skiptoken=%zu", link_base(), r->path,
 								  api, extra ? extra : "", next));
 	}
 	json_decref(items);

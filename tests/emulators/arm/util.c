@@ -24,6 +24,13 @@ long long emu_now(void)
 	return now_wall() + emu.clock;
 }
 
+/* A test can make the links the emulator hands out point at another host,
+ * to check that a client does not follow them with its token. */
+const char *link_base(void)
+{
+	return emu.cfg.link_base[0] ? emu.cfg.link_base : emu.base;
+}
+
 char *xstrdup(const char *s)
 {
 	char *d = strdup(s ? s : "");
