@@ -593,6 +593,17 @@ test_expect_success 'the request log: method, path, api-version, token state, st
 	! grep -F "$(cat "$ARM_DIR/client-secret")" log.json "$ARM_DIR/emu.log" "$ARM_DIR/emu.out"
 '
 
+test_expect_success 'control: latency is configured and answers still come; reset forgets everything' '
+	arm_ctl PUT config "{\"latencyMs\":20}" | jq -e ".latencyMs == 20" &&
+	call "$TOK" GET "$RGP?$RV" && test "$status" = 200 &&
+	arm_ctl PUT config "{\"latencyMs\":0}" >/dev/null &&
+	test_must_fail arm_ctl PUT config "{\"nosuch\":1}" &&
+	arm_ctl POST reset >/dev/null &&
+	arm_ctl GET inventory | jq -e "(.resources | length) == 0 and (.resourceGroups | length) == 0" &&
+	arm_ctl GET requests | jq -e ".requests == []" &&
+	call "$TOK" GET "$RGP?$RV" && expect 404 ResourceGroupNotFound
+'
+
 test_expect_success 'SIGTERM: the emulator exits 0' '
 	kill "$ARM_PID" && wait "$ARM_PID" && ARM_PID=
 '

@@ -102,7 +102,7 @@ arm_token() {
 # after the host, with its query); prints the body, then a last line
 # "HTTP <status>". An empty TOKEN sends no Authorization header.
 arm_api() {
-	local tok=$1 method=$2 path=${3#/} data= rc
+	local tok=$1 method=$2 path=${3#/} data='' rc
 	shift 3
 	if [ $# -ge 1 ]; then
 		data=$(mktemp) || return 1
