@@ -217,8 +217,9 @@ NO_AUTH=$(vm '.properties.osProfile.linuxConfiguration={}')
 NO_KEYS=$(vm '.properties.osProfile.linuxConfiguration.ssh.publicKeys=[]')
 BAD_PATH=$(vm '.properties.osProfile.linuxConfiguration.ssh.publicKeys[0].path="/root/.ssh/authorized_keys"')
 WEAK_PW=$(vm '.properties.osProfile.linuxConfiguration={disablePasswordAuthentication:false} | .properties.osProfile.adminPassword="password"')
-BIG_CD=$(vm --arg x "$(head -c 65600 /dev/zero | base64 -w0)" '.properties.osProfile.customData=$x' 2>/dev/null ||
-	jq -c --arg x "$(head -c 65600 /dev/zero | base64 -w0)" '.properties.osProfile.customData=$x' <<<"$VM")
+# 65535 bytes are 87380 base64 characters, the limit; 65536 bytes are 87384.
+BIG_CD=$(jq -c --arg x "$(head -c 65536 /dev/zero | base64 -w0)" '.properties.osProfile.customData=$x' <<<"$VM")
+MAX_CD=$(jq -c --arg x "$(head -c 65535 /dev/zero | base64 -w0)" '.properties.osProfile.customData=$x' <<<"$VM")
 NOT_B64=$(vm '.properties.userData="not base64!"')
 UNKNOWN=$(vm '.properties.bogus=1')
 UNKNOWN_DEEP=$(vm '.properties.storageProfile.osDisk.managedDisk.colour="blue"')
@@ -259,6 +260,7 @@ password auth disabled and no key|400|InvalidParameter|PUT|$CMP/virtualMachines/
 an SSH key path outside the admin home|400|InvalidParameter|PUT|$CMP/virtualMachines/v?$CV|\$BAD_PATH|osProfile.linuxConfiguration.ssh.publicKeys.path|
 a weak password|400|InvalidParameter|PUT|$CMP/virtualMachines/v?$CV|\$WEAK_PW|osProfile.adminPassword|
 customData over 87380 characters|400|InvalidParameter|PUT|$CMP/virtualMachines/v?$CV|\$BIG_CD|osProfile.customData|
+customData of 87380 characters (then its missing NIC)|400|InvalidResourceReference|PUT|$CMP/virtualMachines/v?$CV|\$MAX_CD||
 userData that is not base64|400|InvalidParameter|PUT|$CMP/virtualMachines/v?$CV|\$NOT_B64|userData|
 an unknown VM field|400|InvalidRequestContent|PUT|$CMP/virtualMachines/v?$CV|\$UNKNOWN|properties.bogus|
 an unknown nested field|400|InvalidRequestContent|PUT|$CMP/virtualMachines/v?$CV|\$UNKNOWN_DEEP|properties.storageProfile.osDisk.managedDisk.colour|
