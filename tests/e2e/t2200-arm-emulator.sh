@@ -318,6 +318,16 @@ test_expect_success 'If-None-Match: * on an existing resource is 412 Preconditio
 	test "$status" = 201
 '
 
+test_expect_success 'If-Match: the current etag updates, another is 412, on a missing resource 412' '
+	call "$TOK" GET "$NET/publicIPAddresses/pip2?$NV" &&
+	E=$(jq -r .etag out.json) &&
+	call "$TOK" PUT "$NET/publicIPAddresses/pip2?$NV" "$PIP" "If-Match: W/\"stale\"" && expect 412 PreconditionFailed &&
+	call "$TOK" PUT "$NET/publicIPAddresses/pip2?$NV" "$PIP" "If-Match: $E" && test "$status" = 200 &&
+	wait_async "$(header Azure-AsyncOperation)" &&
+	test "$(jq -r .etag out.json)" != "$E" &&
+	call "$TOK" PUT "$NET/publicIPAddresses/nope?$NV" "$PIP" "If-Match: *" && expect 412 PreconditionFailed
+'
+
 test_expect_success 'a VM on a missing NIC is 400 InvalidResourceReference' '
 	call "$TOK" PUT "$CMP/virtualMachines/cvm?$CV" "$NO_NIC" &&
 	expect 400 InvalidResourceReference
@@ -382,7 +392,7 @@ test_expect_success 'deleting an attached NIC is 400 NicInUse, an attached publi
 	expect 400 InUseSubnetCannotBeDeleted
 '
 
-test_expect_success 'the VM: deallocate and start advance the power state through async operations' '
+test_expect_success 'the VM: deallocate, start and powerOff move the power state through async operations' '
 	call "$TOK" POST "$CMP/virtualMachines/cvm/deallocate?$CV" &&
 	test "$status" = 202 && test -n "$(header Location)" &&
 	wait_async "$(header Azure-AsyncOperation)" &&
@@ -390,7 +400,14 @@ test_expect_success 'the VM: deallocate and start advance the power state throug
 	jq -e "[.statuses[].code] | index(\"PowerState/deallocated\")" out.json &&
 	call "$TOK" POST "$CMP/virtualMachines/cvm/start?$CV" &&
 	wait_async "$(header Azure-AsyncOperation)" &&
-	test "$(arm_ctl GET inventory | jq -r ".resources[] | select(.name == \"cvm\") | .powerState")" = PowerState/running
+	test "$(arm_ctl GET inventory | jq -r ".resources[] | select(.name == \"cvm\") | .powerState")" = PowerState/running &&
+	call "$TOK" POST "$CMP/virtualMachines/cvm/powerOff?$CV" && test "$status" = 202 &&
+	OFF=$(header Azure-AsyncOperation) &&
+	call "$TOK" POST "$CMP/virtualMachines/cvm/start?$CV" && expect 409 OperationNotAllowed &&
+	wait_async "$OFF" &&
+	test "$(arm_ctl GET inventory | jq -r ".resources[] | select(.name == \"cvm\") | .powerState")" = PowerState/stopped &&
+	call "$TOK" POST "$CMP/virtualMachines/cvm/restart?$CV" && expect 409 OperationNotAllowed &&
+	call "$TOK" POST "$CMP/virtualMachines/cvm/start?$CV" && wait_async "$(header Azure-AsyncOperation)"
 '
 
 test_expect_success 'happy path: delete in reverse; the VM takes its NIC (deleteOption Delete) and OS disk' '
