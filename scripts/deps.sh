@@ -1,6 +1,7 @@
 #!/bin/sh
 # scripts/deps.sh [--test] [--fuzz] [--clang] [--vm] [--sdk]: make sure the Debian packages that the
-# build (and, with --test, the tests; with --vm, the real-VM test) need are present.
+# build (and, with --test, the tests; with --vm, the real-VM test; with --sdk, the cloud SDK tests)
+# need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
 # costs only a few stat(2)s and one pkg-config call. When something is
@@ -40,11 +41,12 @@ have_cmd() {
 have_cmd cc || need build-essential
 have_cmd make || need build-essential
 if have_cmd pkg-config; then
-	if ! pkg-config --exists yaml-0.1 libcurl jansson openssl libvirt sqlite3 libmicrohttpd; then
+	# gnutls: the ARM emulator's (tests/emulators/arm) TLS and assertion checks.
+	if ! pkg-config --exists yaml-0.1 libcurl jansson openssl libvirt sqlite3 libmicrohttpd gnutls; then
 		# Slow path only: find out which module is missing.
 		for mod in yaml-0.1:libyaml-dev libcurl:libcurl4-openssl-dev \
 			jansson:libjansson-dev openssl:libssl-dev libvirt:libvirt-dev \
-			sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev; do
+			sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev gnutls:libgnutls28-dev; do
 			pkg-config --exists "${mod%%:*}" || need "${mod#*:}"
 		done
 	fi
@@ -52,6 +54,7 @@ else
 	need pkg-config
 	need libyaml-dev; need libcurl4-openssl-dev; need libjansson-dev
 	need libssl-dev; need libvirt-dev; need libsqlite3-dev; need libmicrohttpd-dev
+	need libgnutls28-dev
 fi
 
 # libinotifytools ships no .pc: look for the header and the linker's .so
@@ -91,6 +94,8 @@ if [ "$want_test" = 1 ]; then
 	# with strace that validate opens no connection; the benchmarks use bc;
 	# the cloud-init test lints the guest refresher with shellcheck.
 	have_cmd jq || need jq
+	# The emulator tests (tests/emulators) talk to their emulators with curl.
+	have_cmd curl || need curl
 	have_cmd strace || need strace
 	have_cmd bc || need bc
 	# tests/bench/scale.sh reads peak RSS with GNU time (/usr/bin/time -f %M).
@@ -106,9 +111,14 @@ if [ "$want_test" = 1 ]; then
 fi
 
 if [ "$want_sdk" = 1 ]; then
-	# make check-sdk: Node and npm for Google's Node client.
+	# make check-sdk (tests/sdk): Node and npm for Google's Node client, and
+	# Microsoft's Python SDK for Resource Manager,
+	# run by Debian's own python3 (/usr/bin/python3, whatever else is on PATH).
 	have_cmd node || need nodejs
 	have_cmd npm || need npm
+	[ -x /usr/bin/python3 ] || need python3
+	[ -f /usr/lib/python3/dist-packages/azure/mgmt/compute/__init__.py ] &&
+		[ -f /usr/lib/python3/dist-packages/azure/identity/__init__.py ] || need python3-azure
 fi
 
 if [ "$want_vm" = 1 ]; then
