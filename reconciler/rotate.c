@@ -51,6 +51,9 @@ int rotation_load(apply_ctx_t *x) {
 
 void rotation_decide(apply_ctx_t *x, job_t *j) {
 	const action_t *a = j->a;
+	/* Only what the plan says (its certificate actions): a saved plan is
+	 * carried out exactly. */
+	if (a->cert == CERT_NONE) return;
 	/* Only a resource that runs reads its files; the outcome wave has just
 	 * recorded which do. */
 	if (!j->has_rec || !a->spec || j->rc < 0 || j->rec.status != ST_RUNNING || !j->b || !j->b->conn || !x->ca) return;

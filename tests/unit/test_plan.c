@@ -986,7 +986,7 @@ static char *text_of(const plan_t *p) {
 }
 
 static char *json_of(const plan_t *p) {
-	_cleanup_free_ char *j = plan_to_json(p);
+	_cleanup_free_ char *j = plan_to_json(p, NULL);
 	return xasprintf("%s\n", j);
 }
 
@@ -996,7 +996,7 @@ static void test_json_of_unknown_new_cvm_has_null_id(void **state) {
 	f->obs[P_GCP].all_unknown = true;
 	mark_unknown(f, P_GCP, ZONE, "401 Unauthorized");
 	assert_int_equal(run_plan(f), 0);
-	_cleanup_free_ char *s = plan_to_json(&f->plan);
+	_cleanup_free_ char *s = plan_to_json(&f->plan, NULL);
 	json_error_t err;
 	json_t *root = json_loads(s, 0, &err);
 	assert_non_null(root);
