@@ -264,6 +264,13 @@ static int compare_actions(const json_t *sa, const json_t *na, char **what) {
 			return 1;
 		}
 		_cleanup_free_ char *ds = describe_action(s), *dn = describe_action(n);
+		const char *is = json_string_value(json_object_get(s, "id")), *in = json_string_value(json_object_get(n, "id"));
+		if (!same_action(s, n) && json_equal(json_object_get(s, "action"), json_object_get(n, "action")) &&
+		    json_equal(json_object_get(s, "name"), json_object_get(n, "name"))) {
+			*what = xasprintf("the plan's %s is for the CVM with id %s, but a reconcile would now act on id %s", ds,
+			                  is ? is : "(none)", in ? in : "(none)");
+			return 1;
+		}
 		if (!same_action(s, n) || !json_equal(json_object_get(s, "reason_code"), json_object_get(n, "reason_code"))) {
 			*what = xasprintf("action %zu of the plan is %s, but a reconcile would now do %s", i + 1, ds, dn);
 			return 1;

@@ -158,7 +158,8 @@ int cmd_apply(int argc, char **argv) {
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
+	/* Flags may follow the plan's file name ("apply PLAN -f DIR"). */
+	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		int r = pass_flag("apply", c, optarg, &g.o, paths);
 		if (r < 0) return -r;
 		if (r == 1) {
