@@ -515,6 +515,7 @@ static void new_cvm_id(const plan_input_t *in, const char *name, char out[37]) {
 
 /* The canonical spec's fields as changes from nothing (a new CVM). */
 static void add_all_fields(action_t *a, const char *path, json_t *v) {
+	if (json_is_null(v)) return; /* unset: from null to null is no change */
 	if (!json_is_object(v) || json_object_size(v) == 0) {
 		add_change(a, path, NULL, v);
 		return;
