@@ -129,6 +129,8 @@ typedef struct planner {
 	size_t cap;
 	size_t next_id;
 	plan_index_t ix; /* every lookup below goes through it */
+	strmap_t generations; /* name -> records of that name (derived ids), built on first use */
+	bool have_generations;
 } planner_t;
 
 static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name, const char *id) {
@@ -500,15 +502,23 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 
 /* How many records of that name the state holds, in any scope and status:
  * a new CVM's generation. */
-static size_t generation(const plan_input_t *in, const char *name) {
-	size_t n = 0;
-	for (size_t i = 0; i < in->n_records; i++) n += streq(in->records[i].name, name);
-	return n;
+static size_t generation(planner_t *pl, const char *name) {
+	const plan_input_t *in = pl->in;
+	if (!pl->have_generations) {
+		strmap_reserve(&pl->generations, in->n_records);
+		bool added;
+		for (size_t i = 0; i < in->n_records; i++)
+			if (in->records[i].name) (*strmap_put(&pl->generations, in->records[i].name, &added))++;
+		pl->have_generations = true;
+	}
+	const size_t *n = strmap_get(&pl->generations, name);
+	return n ? *n : 0;
 }
 
-static void new_cvm_id(const plan_input_t *in, const char *name, char out[37]) {
+static void new_cvm_id(planner_t *pl, const char *name, char out[37]) {
+	const plan_input_t *in = pl->in;
 	char gen[24];
-	snprintf(gen, sizeof gen, "%zu", generation(in, name));
+	snprintf(gen, sizeof gen, "%zu", generation(pl, name));
 	const char *parts[] = {in->installation, in->scope, name, gen};
 	uuid_from_names(out, "cvmctl/cvm-id/v1", parts, ARRAY_SIZE(parts));
 }
@@ -563,7 +573,7 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 		if (pl->next_id >= in->n_new_ids) return -ENOSPC;
 		memcpy(id, in->new_ids[pl->next_id++], sizeof id);
 	} else {
-		new_cvm_id(in, c->name, id);
+		new_cvm_id(pl, c->name, id);
 	}
 	action_t *a = add_action(pl, ACT_CREATE, c->name, id);
 	a->spec = c;
@@ -800,6 +810,7 @@ int plan_compute(const plan_input_t *in, plan_t *out) {
 	out->invalid = scope_conflicts(&pl);
 	int rc = out->invalid ? -EINVAL : plan_actions(&pl);
 	plan_index_free(&pl.ix);
+	strmap_free(&pl.generations);
 	if (out->invalid) return rc;
 	if (rc < 0) {
 		plan_free(out);
