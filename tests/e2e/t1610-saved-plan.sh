@@ -185,6 +185,19 @@ test_expect_success 'the revision of a git checkout is read from .git without gi
 	rm repo/.git/refs/heads/main &&
 	printf "# pack-refs with: peeled\n89abcdef0123456789abcdef0123456789abcdef refs/heads/main\n" >repo/.git/packed-refs &&
 	test "$(cvmctl plan -f repo -o json | jq -r .tree.revision)" = 89abcdef0123456789abcdef0123456789abcdef &&
+	# a worktree: .git is a file naming its git directory, whose commondir holds the refs
+	mkdir -p common/worktrees/wt common/refs/heads wt &&
+	cp specs/*.yaml wt/ &&
+	echo "gitdir: ../common/worktrees/wt" >wt/.git &&
+	echo "ref: refs/heads/topic" >common/worktrees/wt/HEAD &&
+	echo ../.. >common/worktrees/wt/commondir &&
+	echo fedcba9876543210fedcba9876543210fedcba98 >common/refs/heads/topic &&
+	test "$(cvmctl plan -f wt -o json | jq -r .tree.revision)" = fedcba9876543210fedcba9876543210fedcba98 &&
+	# detached, and a branch with no commit yet
+	echo 00112233445566778899aabbccddeeff00112233 >common/worktrees/wt/HEAD &&
+	test "$(cvmctl plan -f wt/web-1.yaml -f wt/providers.yaml -o json | jq -r .tree.revision)" = 00112233445566778899aabbccddeeff00112233 &&
+	echo "ref: refs/heads/unborn" >common/worktrees/wt/HEAD &&
+	test "$(cvmctl plan -f wt -o json | jq -r .tree.revision)" = null &&
 	# a plan made in one checkout applies from another with the same content
 	cvmctl plan -f repo --out repo.json >/dev/null &&
 	cvmctl apply repo.json -f specs >out &&
