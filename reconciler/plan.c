@@ -445,6 +445,17 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 		add_change_str(a, "spec.provider", r->provider, prov);
 	}
 	if (a->n_fields > 0) {
+		/* Everything else that changes rides along with the move: list it
+		 * too, when the record says what was applied. */
+		action_t all = {.changes = json_array()};
+		_cleanup_free_ char *want = cvm_spec_canonical_json(in->specs, c);
+		if (diff_specs(&all, r->spec_json, want) == 0 && json_array_size(all.changes) > 0) {
+			json_decref(a->changes);
+			a->changes = json_incref(all.changes);
+		}
+		json_decref(all.changes);
+		for (size_t i = 0; i < all.n_fields; i++) free(all.fields[i]);
+		free(all.fields);
 		_cleanup_free_ char *f = join_fields(a);
 		a->kind = ACT_REPLACE;
 		a->code = "moved";
