@@ -111,6 +111,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		.certs = p->certs,
 		.n_certs = p->n_certs,
 		.now = now_s(),
+		.describe = o->describe,
 		.allow_replace = o->allow_replace,
 		.allow_empty = o->allow_empty,
 		.max_deletions = o->max_deletions,

@@ -19,6 +19,7 @@ typedef struct pass_opts {
 	size_t n_paths;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
+	bool describe;      /* the plan is shown or compared: fill its actions' changes */
 	int per_provider;   /* --concurrency: operations in flight per provider (0: the Provider's, else 4) */
 	/* apply's scheduler (reconciler/sched.h): the clock it waits on (NULL:
 	 * the real one; tests pass a fake clock), the seed of its jitter (0:

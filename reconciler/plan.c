@@ -145,12 +145,13 @@ static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name,
 	a->name = name;
 	snprintf(a->id, sizeof a->id, "%s", id ? id : "");
 	a->provider_idx = pl->in->n_providers;
-	a->changes = json_array();
+	a->changes = pl->in->describe ? json_array() : NULL;
 	return a;
 }
 
 /* One changed field: before and after are borrowed (NULL: null). */
 static void add_change(action_t *a, const char *field, json_t *before, json_t *after) {
+	if (!a->changes) return; /* not describing */
 	json_t *c = json_object();
 	json_object_set_new(c, "field", json_string(field));
 	json_object_set(c, "before", before ? before : json_null());
@@ -371,7 +372,7 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 		/* No usable record of what was applied, or the record already holds
 		 * the desired spec (a crash between recording an update or replace
 		 * and carrying it out): what the resource shows decides. */
-		json_array_clear(a->changes);
+		if (a->changes) json_array_clear(a->changes);
 		if (o->vcpus > 0 && o->vcpus != c->vcpus) {
 			add_field(a, "spec.vcpus");
 			add_change_int(a, "spec.vcpus", o->vcpus, c->vcpus);
@@ -448,8 +449,8 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 		/* Everything else that changes rides along with the move: list it
 		 * too, when the record says what was applied. */
 		action_t all = {.changes = json_array()};
-		_cleanup_free_ char *want = cvm_spec_canonical_json(in->specs, c);
-		if (diff_specs(&all, r->spec_json, want) == 0 && json_array_size(all.changes) > 0) {
+		_cleanup_free_ char *want = in->describe ? cvm_spec_canonical_json(in->specs, c) : NULL;
+		if (want && diff_specs(&all, r->spec_json, want) == 0 && json_array_size(all.changes) > 0) {
 			json_decref(a->changes);
 			a->changes = json_incref(all.changes);
 		}
@@ -590,7 +591,7 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 	a->spec = c;
 	a->code = "new";
 	set_provider(pl, a, prov);
-	{
+	if (in->describe) {
 		_cleanup_free_ char *canon = cvm_spec_canonical_json(in->specs, c);
 		_cleanup_(json_decrefp) json_t *v = canon ? json_loads(canon, 0, NULL) : NULL;
 		if (v) add_all_fields(a, NULL, v);

@@ -58,7 +58,7 @@ typedef struct action {
 	/* For programs (the JSON plan): a reason code (static: "new",
 	 * "missing", "spec-changed", ...), the refusal's code, and every field
 	 * that changes with its value before and after (a JSON array of
-	 * {field, before, after}, owned). */
+	 * {field, before, after}, owned; NULL unless plan_input.describe). */
 	const char *code;
 	const char *refusal_code;
 	json_t *changes;
@@ -99,6 +99,9 @@ typedef struct plan_input {
 	const cert_state_t *certs;
 	size_t n_certs;
 	int64_t now;
+	/* fill each action's changes (what the JSON plan shows); a pass that
+	 * only carries the plan out need not spend the memory */
+	bool describe;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
 } plan_input_t;

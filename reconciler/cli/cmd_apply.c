@@ -114,6 +114,7 @@ static int apply_saved(const char *path, const saved_plan_t *sp, given_t *g) {
 	o.allow_replace = sp->allow_replace;
 	o.allow_empty = sp->allow_empty;
 	o.max_deletions = sp->max_deletions;
+	o.describe = true; /* compared with the saved plan's */
 	G.scope = sp->scope;
 
 	store_t *st = NULL;

@@ -88,7 +88,7 @@ static int setup(void **state) {
 	f->n_views = N_PROV;
 	f->n_new_ids = MAXN;
 	for (unsigned i = 0; i < MAXN; i++) snprintf(f->new_ids[i], 37, "ffffff%02u-0000-4000-8000-000000000000", i % 100);
-	f->in = (plan_input_t){.scope = "default", .installation = INST, .max_deletions = -1};
+	f->in = (plan_input_t){.scope = "default", .installation = INST, .max_deletions = -1, .describe = true};
 	*state = f;
 	return 0;
 }
