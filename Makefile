@@ -7,7 +7,7 @@
 #   make check-sdk  the clouds' own SDKs against the emulators: Google's Node client (npm,
 #                   into build/sdk), Microsoft's Python SDK (python3-azure)
 #   make bench      benchmarks (tests/bench), ratios against baselines run alongside
-#   make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (60)
+#   make fuzz       fuzz each target (FUZZ_TARGET=NAME for one) with libFuzzer for FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR=
 # Missing Debian packages are installed by scripts/deps.sh when run as root.
 
@@ -113,15 +113,36 @@ $(O)/tests/emulators/arm-emu: $(ARM_EMU_OBJS)
 
 unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS) $(GCE_EMU) $(O)/tests/emulators/arm-emu
 
+# make fuzz: every target for FUZZ_SECONDS each (FUZZ_TARGET=fuzz_plan picks
+# one, or a list); what libFuzzer finds goes to build/fuzz/corpus/DIR, the
+# seeds (replayed by make check) are tests/fuzz/corpus/DIR.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_specs fuzz_plan fuzz_ca_import
+FUZZ_TARGET ?= $(FUZZ_TARGETS)
+FUZZ_SRC_fuzz_specs = common/*.c specs/*.c $(wildcard providers/*/schema.c providers/*/size.c)
+FUZZ_SRC_fuzz_plan = common/*.c reconciler/plan_file.c
+FUZZ_SRC_fuzz_ca_import = common/*.c pki/*.c
+FUZZ_CORPUS_fuzz_specs = specs
+FUZZ_CORPUS_fuzz_plan = plan
+FUZZ_CORPUS_fuzz_ca_import = ca
+FUZZ_MAX_LEN_fuzz_specs = 16384
+FUZZ_MAX_LEN_fuzz_plan = 65536
+FUZZ_MAX_LEN_fuzz_ca_import = 16384
+
+define fuzz_one
+	@mkdir -p build/fuzz/corpus/$(FUZZ_CORPUS_$(1))
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
+		-o build/fuzz/$(1) tests/fuzz/$(1).c $(FUZZ_SRC_$(1)) $(PKG_LIBS)
+	build/fuzz/$(1) -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(1)) -timeout=5 \
+		build/fuzz/corpus/$(FUZZ_CORPUS_$(1)) tests/fuzz/corpus/$(FUZZ_CORPUS_$(1))
+
+endef
+
 fuzz:
 	@scripts/deps.sh --fuzz
-	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
-		-o build/fuzz/fuzz_specs tests/fuzz/fuzz_specs.c common/*.c specs/*.c \
-		$(wildcard providers/*/schema.c providers/*/size.c) $(PKG_LIBS)
-	build/fuzz/fuzz_specs -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=5 \
-		build/fuzz/corpus tests/fuzz/corpus/specs
+	@for t in $(FUZZ_TARGET); do case " $(FUZZ_TARGETS) " in *" $$t "*) ;; \
+		*) echo "make fuzz: FUZZ_TARGET $$t is not one of: $(FUZZ_TARGETS)" >&2; exit 2 ;; esac; done
+	$(foreach t,$(filter $(FUZZ_TARGETS),$(FUZZ_TARGET)),$(call fuzz_one,$(t)))
 
 # Installs (as root) or names (otherwise) the Debian packages the build,
 # the tests and the demo need; a no-op once they are there.

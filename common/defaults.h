@@ -6,6 +6,9 @@
 #ifndef CVM_COMMON_DEFAULTS_H
 #define CVM_COMMON_DEFAULTS_H
 
+/* cvmctl's version: --version, and the saved plans it writes. */
+#define CVMCTL_VERSION "0.1.0"
+
 #define CVM_DEFAULT_SCOPE "default"
 #define CVM_DEFAULT_AGENT_PORT 7002
 #define CVM_DEFAULT_CERT_VALIDITY_S (30 * 86400LL)  /* certificates.validity: 30d */

@@ -269,16 +269,37 @@ int read_file(const char *path, char **out, size_t *len) {
 	return 0;
 }
 
+static void uuid_format(char out[37], unsigned char b[16], unsigned version);
+
 void uuid_generate_v4(char out[37]) {
 	unsigned char b[16];
 	if (RAND_bytes(b, sizeof b) != 1) {
 		fputs("cvmctl: no randomness available\n", stderr);
 		abort();
 	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	uuid_format(out, b, 4);
+}
+
+static void uuid_format(char out[37], unsigned char b[16], unsigned version) {
+	b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
 	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void uuid_from_names(char out[37], const char *domain, const char *const *parts, size_t n_parts) {
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) abort(); /* allocation failure only */
+	EVP_DigestUpdate(ctx, domain, strlen(domain) + 1);
+	for (size_t i = 0; i < n_parts; i++) {
+		const char *s = parts[i] ? parts[i] : "";
+		EVP_DigestUpdate(ctx, s, strlen(s) + 1);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	uuid_format(out, md, 8);
 }
 
 bool uuid_valid(const char *s) {

@@ -70,6 +70,11 @@ int fsync_dir(const char *dir);
 /* Random RFC 4122 version 4 UUID, lower case, 36 chars + NUL. */
 void uuid_generate_v4(char out[37]);
 bool uuid_valid(const char *s);
+/* Name-based UUID (RFC 9562 version 8, from SHA-256): the first 16 bytes of
+ * the SHA-256 of `domain` and each part, every one followed by a NUL byte,
+ * with the version and variant bits set. The same parts give the same id
+ * on every machine; any difference gives another. */
+void uuid_from_names(char out[37], const char *domain, const char *const *parts, size_t n_parts);
 /* Hex SHA-256 of data: 64 chars + NUL. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

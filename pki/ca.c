@@ -2,6 +2,7 @@
  * for the layout and why ca.pem is written last. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -59,28 +60,37 @@ static int no_password(char *buf, int size, int rwflag, void *u) {
 	return -1;
 }
 
-static int read_key_file(const char *path, EVP_PKEY **out, char **err) {
-	_cleanup_(BIO_freep) BIO *bio = BIO_new_file(path, "rb");
-	if (!bio) {
+static int open_file(const char *path, BIO **out, char **err) {
+	*out = BIO_new_file(path, "rb");
+	if (!*out) {
 		int r = errno ? -errno : -EIO;
+		ERR_clear_error();
 		return pki_set_err(err, r, "cannot open %s: %s", path, strerror(-r));
 	}
+	return 0;
+}
+
+/* The first private key in PEM text (`name` says where, in messages). */
+static int read_key_bio(BIO *bio, const char *name, EVP_PKEY **out, char **err) {
 	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
-	if (!k)
+	if (!k) {
+		ERR_clear_error();
 		return pki_set_err(err, -EINVAL,
 		                   "%s holds no usable private key (PEM, unencrypted: decrypt an encrypted key first)",
-		                   path);
+		                   name);
+	}
 	*out = k;
 	return 0;
 }
 
-/* Every certificate in a PEM file, in order; at least one. */
-static int read_certs(const char *path, STACK_OF(X509) **out, char **err) {
-	_cleanup_(BIO_freep) BIO *bio = BIO_new_file(path, "rb");
-	if (!bio) {
-		int r = errno ? -errno : -EIO;
-		return pki_set_err(err, r, "cannot open %s: %s", path, strerror(-r));
-	}
+static int read_key_file(const char *path, EVP_PKEY **out, char **err) {
+	_cleanup_(BIO_freep) BIO *bio = NULL;
+	int r = open_file(path, &bio, err);
+	return r < 0 ? r : read_key_bio(bio, path, out, err);
+}
+
+/* Every certificate in PEM text, in order; at least one. */
+static int read_certs_bio(BIO *bio, const char *name, STACK_OF(X509) **out, char **err) {
 	_cleanup_(x509_stack_freep) STACK_OF(X509) *sk = sk_X509_new_null();
 	if (!sk) return -ENOMEM;
 	X509 *x;
@@ -90,9 +100,15 @@ static int read_certs(const char *path, STACK_OF(X509) **out, char **err) {
 			return -ENOMEM;
 		}
 	ERR_clear_error(); /* the loop ends on "no start line" */
-	if (sk_X509_num(sk) == 0) return pki_set_err(err, -EINVAL, "%s holds no PEM certificate", path);
+	if (sk_X509_num(sk) == 0) return pki_set_err(err, -EINVAL, "%s holds no PEM certificate", name);
 	*out = TAKE_PTR(sk);
 	return 0;
+}
+
+static int read_certs(const char *path, STACK_OF(X509) **out, char **err) {
+	_cleanup_(BIO_freep) BIO *bio = NULL;
+	int r = open_file(path, &bio, err);
+	return r < 0 ? r : read_certs_bio(bio, path, out, err);
 }
 
 static char *subject_cn(X509 *x) {
@@ -248,18 +264,23 @@ int pki_ca_init(const char *dir, const char *key_type, pki_ca_t **out, char **er
 	return pki_ca_init_at(dir, key_type, now_s(), out, err);
 }
 
-int pki_ca_import(const char *dir, const char *cert_pem_path, const char *key_pem_path, char **err) {
-	ERR_clear_error();
+/* What import checks of a CA given as PEM text (the certificates from
+ * cb, the key from kb; the names say where they came from): on success
+ * *key is its key and *pem the certificates re-encoded. */
+static int import_check(BIO *cb, BIO *kb, const char *cert_pem_path, const char *key_pem_path, EVP_PKEY **key_out,
+                        char **pem_out, char **err) {
 	_cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
-	int r = read_certs(cert_pem_path, &certs, err);
+	int r = read_certs_bio(cb, cert_pem_path, &certs, err);
 	if (r < 0) return r;
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-	r = read_key_file(key_pem_path, &key, err);
+	r = read_key_bio(kb, key_pem_path, &key, err);
 	if (r < 0) return r;
 	X509 *x = sk_X509_value(certs, 0);
-	if (X509_check_private_key(x, key) != 1)
+	if (X509_check_private_key(x, key) != 1) {
+		ERR_clear_error();
 		return pki_set_err(err, -EINVAL, "the key in %s does not belong to the certificate in %s", key_pem_path,
 		                   cert_pem_path);
+	}
 	uint32_t flags = X509_get_extension_flags(x);
 	if (!(flags & EXFLAG_CA))
 		return pki_set_err(err, -EINVAL, "%s is not a CA certificate (basicConstraints CA:TRUE missing)",
@@ -274,8 +295,34 @@ int pki_ca_import(const char *dir, const char *cert_pem_path, const char *key_pe
 		return pki_set_err(err, -EINVAL, "%s has no subjectKeyIdentifier extension", cert_pem_path);
 	/* Re-encoded rather than copied, so that nothing but certificates (a key
 	 * pasted into the same file, say) reaches the world-readable ca.pem. */
-	_cleanup_free_ char *pem = certs_pem(certs, err);
+	char *pem = certs_pem(certs, err);
 	if (!pem) return -ENOMEM;
+	*pem_out = pem;
+	*key_out = TAKE_PTR(key);
+	return 0;
+}
+
+int pki_ca_import_check(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len, char **err) {
+	ERR_clear_error();
+	if (cert_len > INT_MAX || key_len > INT_MAX) return pki_set_err(err, -EFBIG, "the PEM text is too large");
+	_cleanup_(BIO_freep) BIO *cb = BIO_new_mem_buf(cert_pem, (int)cert_len);
+	_cleanup_(BIO_freep) BIO *kb = BIO_new_mem_buf(key_pem, (int)key_len);
+	if (!cb || !kb) return pki_set_err(err, -ENOMEM, "out of memory");
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_free_ char *pem = NULL;
+	return import_check(cb, kb, "(certificate text)", "(key text)", &key, &pem, err);
+}
+
+int pki_ca_import(const char *dir, const char *cert_pem_path, const char *key_pem_path, char **err) {
+	ERR_clear_error();
+	_cleanup_(BIO_freep) BIO *cb = NULL;
+	_cleanup_(BIO_freep) BIO *kb = NULL;
+	int r = open_file(cert_pem_path, &cb, err);
+	if (r < 0 || (r = open_file(key_pem_path, &kb, err)) < 0) return r;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_free_ char *pem = NULL;
+	r = import_check(cb, kb, cert_pem_path, key_pem_path, &key, &pem, err);
+	if (r < 0) return r;
 	return install(dir, key, pem, err);
 }
 

@@ -58,6 +58,9 @@ int pki_ca_load(const char *dir, pki_ca_t **out, char **err);
  * is re-encoded as PKCS#8; further certificates in cert_pem_path (a chain
  * up to a root) are kept after the CA's in ca.pem. -EEXIST as for init. */
 int pki_ca_import(const char *dir, const char *cert_pem_path, const char *key_pem_path, char **err);
+/* The checks of pki_ca_import on PEM text in memory, writing nothing: 0 or
+ * -errno with *err set (fuzzing, and callers that hold the text). */
+int pki_ca_import_check(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len, char **err);
 void pki_ca_free(pki_ca_t *ca);
 /* The contents of ca.pem: the bundle to deliver into CVMs. Owned by ca. */
 const char *pki_ca_cert_pem(const pki_ca_t *ca);

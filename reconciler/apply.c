@@ -119,10 +119,7 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	timing_lap(&t, &tm->outcome_ns);
 
 	/* Certificates: renewals and publication, then the CRL. */
-	if (rotation_load(&x) < 0)
-		sum->failed++;
-	else
-		for (size_t k = 0; k < x.n_jobs; k++) rotation_decide(&x, &jobs[k]);
+	for (size_t k = 0; k < x.n_jobs; k++) rotation_decide(&x, &jobs[k]);
 	certs_mint_for_jobs(&x, true);
 	steps_run(&x, true);
 	if (rotations_record(&x) < 0) sum->failed++;
@@ -134,7 +131,6 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	if (pl->refused) code = exit_merge(code, EXIT_REFUSED);
 out:
 	jobs_free(jobs, x.n_jobs);
-	cert_states_free(x.cstates, x.n_cstates);
 	pki_ca_free(x.ca);
 	free(x.ca_err);
 	return code;

@@ -79,8 +79,6 @@ typedef struct apply_ctx {
 	char *ca_err; /* why there is no CA */
 	bool crl_dirty;
 	int64_t now; /* wall-clock seconds when the pass began applying */
-	cert_state_t *cstates; /* rotation's view of every CVM's certificates (rotation_load) */
-	size_t n_cstates;
 } apply_ctx_t;
 
 /* ---- apply.c ---- */
@@ -108,8 +106,6 @@ void steps_run(apply_ctx_t *x, bool rotation);
 /* ---- rotate.c: certificates ---- */
 /* Whether j's certificate needs rotating this pass (j->rotate, j->renew),
  * once its outcome is known. */
-/* Reads what rotation decides from, once per pass. 0 or -errno (reported). */
-int rotation_load(apply_ctx_t *x);
 void rotation_decide(apply_ctx_t *x, job_t *j);
 int rotation_renew_local(apply_ctx_t *x, job_t *j, char **err);
 void rotation_published(apply_ctx_t *x, job_t *j);

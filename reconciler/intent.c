@@ -74,9 +74,18 @@ static bool placement_known(const pass_backend_t *b, const char *placement) {
 	return true;
 }
 
-/* Chooses where j's CVM goes on j->b (a remote call, made before any
- * transaction opens). */
+/* Chooses where j's CVM goes on j->b: where the plan chose (pass_place.c),
+ * or, for a plan made without placements, a remote call made before any
+ * transaction opens. */
 static int place(apply_ctx_t *x, job_t *j, char **err) {
+	if (j->a->placement) {
+		str_set(&j->rec.placement, j->a->placement);
+		return 0;
+	}
+	if (j->a->place_err) {
+		*err = xstrdup(j->a->place_err);
+		return -ENOSPC;
+	}
 	size_t n_used;
 	_cleanup_free_ placement_use_t *used = usage_of(x, j->rec.provider, j->rec.id, &n_used);
 	cvm_desired_t w = {.id = j->rec.id, .name = j->rec.name, .vcpus = j->a->spec->vcpus,
@@ -111,6 +120,8 @@ static void decide_create(apply_ctx_t *x, job_t *j) {
 	 * already); a new one, or one whose place is gone, is placed. */
 	bool keep = j->rec.placement && placement_known(j->b, j->rec.placement) && a->record &&
 	            strcmp(a->record->provider, j->rec.provider) == 0;
+	if (a->placement) keep = a->record && j->rec.placement && strcmp(j->rec.placement, a->placement) == 0 &&
+	                         strcmp(a->record->provider, j->rec.provider) == 0;
 	char *err = NULL;
 	int r;
 	if (!keep && (r = place(x, j, &err)) < 0) return job_fail(j, r, err);

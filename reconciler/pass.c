@@ -62,7 +62,8 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	if (p->specs.skipped) log_info("%s", p->specs.skipped);
 	timing_lap(&t, &p->timings.load_ns);
 
-	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0) {
+	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0 ||
+	    store_list_cert_states(st, &p->certs, &p->n_certs) < 0) {
 		log_error("cannot read the state: %s", store_errmsg(st));
 		return EXIT_FAILED;
 	}
@@ -97,9 +98,8 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	}
 
 	timing_lap(&t, &p->timings.observe_ns);
-	p->ids = xcalloc(p->specs.n_cvms + 1, sizeof *p->ids);
-	for (size_t i = 0; i < p->specs.n_cvms; i++) uuid_generate_v4(p->ids[i]);
-
+	/* New CVMs' ids are derived (plan.h), so that a saved plan names the
+	 * ids its creates will have. */
 	plan_input_t in = {
 		.specs = &p->specs,
 		.records = p->records,
@@ -108,18 +108,21 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		.n_providers = p->n_backends,
 		.scope = scope,
 		.installation = store_installation_id(st),
-		.new_ids = p->ids,
-		.n_new_ids = p->specs.n_cvms,
+		.certs = p->certs,
+		.n_certs = p->n_certs,
+		.now = now_s(),
+		.describe = o->describe,
 		.allow_replace = o->allow_replace,
 		.allow_empty = o->allow_empty,
 		.max_deletions = o->max_deletions,
 	};
 	int r = plan_compute(&in, &p->plan);
-	timing_lap(&t, &p->timings.plan_ns);
 	if (r < 0) {
 		log_error("%s", p->plan.invalid ? p->plan.invalid : "cannot compute the plan");
 		return EXIT_INVALID;
 	}
+	pass_place(p);
+	timing_lap(&t, &p->timings.plan_ns);
 	return 0;
 }
 
@@ -135,7 +138,7 @@ void pass_free(pass_t *p) {
 	free(p->backends);
 	free(p->views);
 	cvm_records_free(p->records, p->n_records);
-	free(p->ids);
+	cert_states_free(p->certs, p->n_certs);
 	spec_set_free(&p->specs);
 	memset(p, 0, sizeof *p);
 }

@@ -19,6 +19,7 @@ typedef struct pass_opts {
 	size_t n_paths;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
+	bool describe;      /* the plan is shown or compared: fill its actions' changes */
 	int per_provider;   /* --concurrency: operations in flight per provider (0: the Provider's, else 4) */
 	/* apply's scheduler (reconciler/sched.h): the clock it waits on (NULL:
 	 * the real one; tests pass a fake clock), the seed of its jitter (0:
@@ -54,7 +55,8 @@ typedef struct pass {
 	size_t n_backends;
 	cvm_record_t *records;
 	size_t n_records;
-	char (*ids)[37];
+	cert_state_t *certs; /* every CVM's certificates, for the plan's certificate actions */
+	size_t n_certs;
 	plan_t plan;
 	store_t *store;
 	const char *scope;
@@ -65,6 +67,10 @@ typedef struct pass {
  * 1 for a store that cannot be read). */
 int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o);
 void pass_free(pass_t *p);
+
+/* Chooses the target placement of every create and replace of p->plan
+ * (pass_place.c); pass_prepare calls it. */
+void pass_place(pass_t *p);
 
 /* Index of the backend by Provider name, or -1. */
 int pass_backend_index(const pass_t *p, const char *provider);

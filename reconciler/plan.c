@@ -68,8 +68,21 @@
  * allow_replace. Refused actions stay in the plan, marked, and set
  * plan->refused.
  *
+ * Certificates. A desired CVM whose resource runs after its action (NOOP of a
+ * running one, START, ADOPT, UPDATE of a running one) and whose state in
+ * in->certs is not backing off from a failed rotation gets CERT_RENEW when
+ * its default certificate is due (or it has none), else CERT_PUBLISH when
+ * the current one was never delivered (not for an UPDATE: the update
+ * delivers it). Rotation carries out exactly these (rotate.c).
+ *
+ * Ids. A new CVM takes the next of in->new_ids, or, when there are none,
+ * an id derived from (installation, scope, name, generation): see plan.h.
+ *
  * Output: actions sorted by name, then kind. n_changes counts actions other
- * than NOOP and UNKNOWN that are not refused.
+ * than NOOP and UNKNOWN that are not refused, and NOOPs with a certificate
+ * action.
+ * Every action carries a reason code and its changes (field, before,
+ * after) for the JSON plan.
  *
  * Cost: the lookups these rules make (the record of a name, the observation
  * of an id, ...) go through indexes built once per call (plan_index.h), so
@@ -84,6 +97,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "reconciler/certs.h"
 #include "reconciler/plan_index.h"
 
 const char *action_kind_name(action_kind_t k) {
@@ -100,12 +114,23 @@ const char *action_kind_name(action_kind_t k) {
 	return "?";
 }
 
+const char *cert_action_name(cert_action_t c) {
+	switch (c) {
+	case CERT_NONE: return "none";
+	case CERT_RENEW: return "renew-certificate";
+	case CERT_PUBLISH: return "publish-certificate";
+	}
+	return "?";
+}
+
 typedef struct planner {
 	const plan_input_t *in;
 	plan_t *p;
 	size_t cap;
 	size_t next_id;
 	plan_index_t ix; /* every lookup below goes through it */
+	strmap_t generations; /* name -> records of that name (derived ids), built on first use */
+	bool have_generations;
 } planner_t;
 
 static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name, const char *id) {
@@ -120,7 +145,36 @@ static action_t *add_action(planner_t *pl, action_kind_t kind, const char *name,
 	a->name = name;
 	snprintf(a->id, sizeof a->id, "%s", id ? id : "");
 	a->provider_idx = pl->in->n_providers;
+	a->changes = pl->in->describe ? json_array() : NULL;
 	return a;
+}
+
+/* One changed field: before and after are borrowed (NULL: null). */
+static void add_change(action_t *a, const char *field, json_t *before, json_t *after) {
+	if (!a->changes) return; /* not describing */
+	json_t *c = json_object();
+	json_object_set_new(c, "field", json_string(field));
+	json_object_set(c, "before", before ? before : json_null());
+	json_object_set(c, "after", after ? after : json_null());
+	json_array_append_new(a->changes, c);
+}
+
+static void add_change_str(action_t *a, const char *field, const char *before, const char *after) {
+	_cleanup_(json_decrefp) json_t *b = before ? json_string(before) : NULL;
+	_cleanup_(json_decrefp) json_t *f = after ? json_string(after) : NULL;
+	add_change(a, field, b, f);
+}
+
+static void add_change_int(action_t *a, const char *field, long long before, long long after) {
+	_cleanup_(json_decrefp) json_t *b = json_integer(before);
+	_cleanup_(json_decrefp) json_t *f = json_integer(after);
+	add_change(a, field, b, f);
+}
+
+/* What the resource is, in a change of "state". */
+static const char *res_word(const observed_t *o) {
+	if (!o) return "absent";
+	return o->state == RES_STOPPED ? "stopped" : o->state == RES_RUNNING ? "running" : res_state_name(o->state);
 }
 
 static void add_field(action_t *a, const char *field) {
@@ -218,6 +272,7 @@ static void diff_json(action_t *a, const char *path, json_t *old, json_t *new) {
 	if (old && new && json_equal(old, new)) return;
 	if (!json_is_object(old) || !json_is_object(new)) {
 		add_field(a, path);
+		add_change(a, path, old, new);
 		return;
 	}
 	size_t n;
@@ -317,8 +372,15 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 		/* No usable record of what was applied, or the record already holds
 		 * the desired spec (a crash between recording an update or replace
 		 * and carrying it out): what the resource shows decides. */
-		if (o->vcpus > 0 && o->vcpus != c->vcpus) add_field(a, "spec.vcpus");
-		if (o->memory_gib > 0 && o->memory_gib != c->memory_gib) add_field(a, "spec.memoryGiB");
+		if (a->changes) json_array_clear(a->changes);
+		if (o->vcpus > 0 && o->vcpus != c->vcpus) {
+			add_field(a, "spec.vcpus");
+			add_change_int(a, "spec.vcpus", o->vcpus, c->vcpus);
+		}
+		if (o->memory_gib > 0 && o->memory_gib != c->memory_gib) {
+			add_field(a, "spec.memoryGiB");
+			add_change_int(a, "spec.memoryGiB", o->memory_gib, c->memory_gib);
+		}
 		replace = a->n_fields > 0;
 	}
 
@@ -326,14 +388,18 @@ static void plan_drift(planner_t *pl, action_t *a, const cvm_spec_t *c, const cv
 		keep_forcing_fields(a, c->backend);
 		_cleanup_free_ char *f = join_fields(a);
 		a->kind = ACT_REPLACE;
+		a->code = "spec-changed";
 		a->reason = xasprintf("%s cannot change in place; recreating it under the same id", f);
 	} else if (a->n_fields > 0) {
 		a->kind = ACT_UPDATE;
+		a->code = "spec-changed";
 		a->reason = xstrdup("spec changed; updating it in place");
 	} else {
 		/* Which fields changed is not known, and none the resource shows
 		 * forces a replace: rewrite its markers and delivery channel. */
 		a->kind = ACT_UPDATE;
+		a->code = "spec-hash-changed";
+		add_change_str(a, "specHash", o->spec_hash, c->hash);
 		a->reason = xasprintf("the resource carries spec hash %.12s, the spec is %.12s; updating it in place",
 		                      o->spec_hash ? o->spec_hash : "(none)", c->hash);
 	}
@@ -363,6 +429,7 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 	if (!reachable(in, prov, moved ? NULL : r->placement, "move the CVM", &why) ||
 	    (moved && !reachable(in, r->provider, r->placement, "move the CVM", &why))) {
 		a->kind = ACT_UNKNOWN;
+		a->code = "unobservable";
 		a->reason = why;
 		return;
 	}
@@ -370,27 +437,51 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 	const observed_t *o = pix_observed(&pl->ix, r->id);
 	a->observed = o;
 
-	if (!streq(r->flavor, c->flavor)) add_field(a, "spec.flavor");
-	if (moved) add_field(a, "spec.provider");
+	if (!streq(r->flavor, c->flavor)) {
+		add_field(a, "spec.flavor");
+		add_change_str(a, "spec.flavor", r->flavor, c->flavor);
+	}
+	if (moved) {
+		add_field(a, "spec.provider");
+		add_change_str(a, "spec.provider", r->provider, prov);
+	}
 	if (a->n_fields > 0) {
+		/* Everything else that changes rides along with the move: list it
+		 * too, when the record says what was applied. */
+		action_t all = {.changes = json_array()};
+		_cleanup_free_ char *want = in->describe ? cvm_spec_canonical_json(in->specs, c) : NULL;
+		if (want && diff_specs(&all, r->spec_json, want) == 0 && json_array_size(all.changes) > 0) {
+			json_decref(a->changes);
+			a->changes = json_incref(all.changes);
+		}
+		json_decref(all.changes);
+		for (size_t i = 0; i < all.n_fields; i++) free(all.fields[i]);
+		free(all.fields);
 		_cleanup_free_ char *f = join_fields(a);
 		a->kind = ACT_REPLACE;
+		a->code = "moved";
 		a->reason = xasprintf("%s cannot change in place; recreating it under the same id", f);
 		return;
 	}
 
 	if (!o) {
 		a->kind = ACT_CREATE;
-		if (r->status == ST_CREATING)
+		add_change_str(a, "state", "absent", "running");
+		if (r->status == ST_CREATING) {
+			a->code = "create-resumed";
 			a->reason = r->attempt ? xasprintf("resuming the create recorded as attempt %s", r->attempt)
 			                       : xstrdup("resuming the recorded create");
-		else if (r->status == ST_FAILED)
+		} else if (r->status == ST_FAILED) {
+			a->code = "create-failed";
 			a->reason = xasprintf("retrying the create under the same id after: %s",
 			                      r->last_error ? r->last_error : "a failure");
-		else if (r->status == ST_DELETING)
+		} else if (r->status == ST_DELETING) {
+			a->code = "desired-again";
 			a->reason = xstrdup("it was being deleted and is desired again; creating it under the same id");
-		else
+		} else {
+			a->code = "missing";
 			a->reason = xstrdup("its resource disappeared; recreating it under the same id");
+		}
 		return;
 	}
 
@@ -401,16 +492,64 @@ static void plan_with_record(planner_t *pl, const cvm_spec_t *c, const cvm_recor
 
 	if (o->state == RES_STOPPED) {
 		a->kind = ACT_START;
+		a->code = "stopped";
+		add_change_str(a, "state", "stopped", "running");
 		a->reason = xstrdup("found shut off");
 		return;
 	}
 
-	if (!status_stale(r, o, c))
+	if (!status_stale(r, o, c)) {
+		a->code = "up-to-date";
 		a->reason = xstrdup("up to date");
-	else if (o->state == RES_RUNNING)
-		a->reason = xstrdup("resource present; recording it as Running");
-	else
-		a->reason = xasprintf("resource present (%s); recording it", res_state_name(o->state));
+	} else {
+		a->code = "record-stale";
+		add_change_str(a, "record.status", cvm_status_name(r->status),
+		               o->state == RES_RUNNING ? cvm_status_name(ST_RUNNING) : res_state_name(o->state));
+		if (o->state == RES_RUNNING)
+			a->reason = xstrdup("resource present; recording it as Running");
+		else
+			a->reason = xasprintf("resource present (%s); recording it", res_state_name(o->state));
+	}
+}
+
+/* How many records of that name the state holds, in any scope and status:
+ * a new CVM's generation. */
+static size_t generation(planner_t *pl, const char *name) {
+	const plan_input_t *in = pl->in;
+	if (!pl->have_generations) {
+		strmap_reserve(&pl->generations, in->n_records);
+		bool added;
+		for (size_t i = 0; i < in->n_records; i++)
+			if (in->records[i].name) (*strmap_put(&pl->generations, in->records[i].name, &added))++;
+		pl->have_generations = true;
+	}
+	const size_t *n = strmap_get(&pl->generations, name);
+	return n ? *n : 0;
+}
+
+static void new_cvm_id(planner_t *pl, const char *name, char out[37]) {
+	const plan_input_t *in = pl->in;
+	char gen[24];
+	snprintf(gen, sizeof gen, "%zu", generation(pl, name));
+	const char *parts[] = {in->installation, in->scope, name, gen};
+	uuid_from_names(out, "cvmctl/cvm-id/v1", parts, ARRAY_SIZE(parts));
+}
+
+/* The canonical spec's fields as changes from nothing (a new CVM). */
+static void add_all_fields(action_t *a, const char *path, json_t *v) {
+	if (json_is_null(v)) return; /* unset: from null to null is no change */
+	if (!json_is_object(v) || json_object_size(v) == 0) {
+		add_change(a, path, NULL, v);
+		return;
+	}
+	size_t n;
+	_cleanup_free_ const char **keys = object_keys(v, NULL, &n);
+	for (size_t i = 0; i < n; i++) {
+		char buf[256];
+		_cleanup_free_ char *sub = path ? xasprintf("%s.%s", path, keys[i])
+		                                : xstrdup(top_level_path(keys[i], buf, sizeof buf));
+		add_all_fields(a, sub, json_object_get(v, keys[i]));
+	}
 }
 
 static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *prov) {
@@ -423,6 +562,9 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 		a->observed = o;
 		a->provider_idx = vi;
 		a->provider = in->providers[vi].name;
+		a->code = "adopt-owned";
+		add_change_str(a, "record", NULL, o->id);
+		if (o->state == RES_STOPPED) add_change_str(a, "state", "stopped", "running");
 		a->reason = xstrdup("owned resource found without a record; adopting it");
 		return 0;
 	}
@@ -431,16 +573,30 @@ static int plan_without_record(planner_t *pl, const cvm_spec_t *c, const char *p
 	if (view_unknown(v)) {
 		action_t *a = add_action(pl, ACT_UNKNOWN, c->name, NULL);
 		a->spec = c;
+		a->code = "unobservable";
 		set_provider(pl, a, prov);
 		_cleanup_free_ char *why = provider_unknown_reason(prov, v);
 		a->reason = xasprintf("%s; cannot tell whether it already exists", why);
 		return 0;
 	}
 
-	if (pl->next_id >= in->n_new_ids) return -ENOSPC;
-	action_t *a = add_action(pl, ACT_CREATE, c->name, in->new_ids[pl->next_id++]);
+	char id[37];
+	if (in->new_ids) {
+		if (pl->next_id >= in->n_new_ids) return -ENOSPC;
+		memcpy(id, in->new_ids[pl->next_id++], sizeof id);
+	} else {
+		new_cvm_id(pl, c->name, id);
+	}
+	action_t *a = add_action(pl, ACT_CREATE, c->name, id);
 	a->spec = c;
+	a->code = "new";
 	set_provider(pl, a, prov);
+	if (in->describe) {
+		_cleanup_free_ char *canon = cvm_spec_canonical_json(in->specs, c);
+		_cleanup_(json_decrefp) json_t *v = canon ? json_loads(canon, 0, NULL) : NULL;
+		if (v) add_all_fields(a, NULL, v);
+		add_change_str(a, "state", "absent", "running");
+	}
 
 	strbuf sb = {0};
 	sb_add(&sb, "new CVM");
@@ -466,10 +622,13 @@ static void plan_delete(planner_t *pl, const cvm_record_t *r) {
 	char *why = NULL;
 	if (!reachable(in, r->provider, r->placement, "delete it", &why)) {
 		a->kind = ACT_UNKNOWN;
+		a->code = "unobservable";
 		a->reason = why;
 		return;
 	}
 	a->observed = pix_observed(&pl->ix, r->id);
+	a->code = inactive ? "spec-inactive" : "spec-removed";
+	add_change_str(a, "state", res_word(a->observed), "inactive");
 	const char *what = inactive ? "spec says state: inactive" : "spec removed";
 	a->reason = a->observed ? xstrdup(what) : xasprintf("%s; its resource is already gone", what);
 }
@@ -528,15 +687,18 @@ static void plan_orphans(planner_t *pl) {
 			a->observed = o;
 			a->provider_idx = i;
 			a->provider = in->providers[i].name;
+			a->code = r ? "inactive-leftover" : "orphan";
+			add_change_str(a, "state", res_word(o), "absent");
 			a->reason = xstrdup(reason);
 		}
 	}
 	claims_free(&cl);
 }
 
-static void refuse(plan_t *p, action_t *a, const char *why) {
+static void refuse(plan_t *p, action_t *a, const char *code, const char *why) {
 	if (a->refused) return;
 	a->refused = true;
+	a->refusal_code = code;
 	a->refusal = xstrdup(why);
 	p->refused = true;
 }
@@ -546,15 +708,20 @@ static void apply_safety(const plan_input_t *in, plan_t *p) {
 	for (size_t i = 0; i < p->n; i++) n_del += p->v[i].kind == ACT_DELETE;
 
 	_cleanup_free_ char *why = NULL;
-	if (n_del > 0 && in->specs->n_cvms == 0 && !in->allow_empty)
+	const char *code = NULL;
+	if (n_del > 0 && in->specs->n_cvms == 0 && !in->allow_empty) {
+		code = "empty-tree";
 		why = xstrdup("the spec tree has no CVM at all; pass --allow-empty to delete everything");
-	else if (in->max_deletions >= 0 && n_del > (size_t)in->max_deletions)
+	} else if (in->max_deletions >= 0 && n_del > (size_t)in->max_deletions) {
+		code = "max-deletions";
 		why = xasprintf("%zu deletions exceed --max-deletions %ld", n_del, in->max_deletions);
+	}
 
 	for (size_t i = 0; i < p->n; i++) {
 		action_t *a = &p->v[i];
-		if (a->kind == ACT_DELETE && why) refuse(p, a, why);
-		if (a->kind == ACT_REPLACE && !in->allow_replace) refuse(p, a, "replacing needs --allow-replace");
+		if (a->kind == ACT_DELETE && why) refuse(p, a, code, why);
+		if (a->kind == ACT_REPLACE && !in->allow_replace)
+			refuse(p, a, "replace-not-allowed", "replacing needs --allow-replace");
 	}
 }
 
@@ -611,6 +778,41 @@ static int plan_actions(planner_t *pl) {
 	return 0;
 }
 
+static int cmp_cert_state(const void *key, const void *elem) {
+	return strcmp(key, ((const cert_state_t *)elem)->cvm_id);
+}
+
+/* Whether the action leaves the resource running (so that it reads its
+ * files and a certificate can be rotated into it). */
+static bool runs_after(const action_t *a) {
+	switch (a->kind) {
+	case ACT_START: return true;
+	case ACT_ADOPT: return true; /* a stopped one is started */
+	case ACT_NOOP:
+	case ACT_UPDATE: return a->observed && a->observed->state == RES_RUNNING;
+	default: return false;
+	}
+}
+
+static void plan_cert(const plan_input_t *in, action_t *a) {
+	if (!a->spec || a->refused || !runs_after(a)) return;
+	const cert_state_t *c =
+	    in->n_certs ? bsearch(a->id, in->certs, in->n_certs, sizeof *in->certs, cmp_cert_state) : NULL;
+	if (!c) {
+		/* An adopted CVM is on record from this pass on, with no
+		 * certificate yet: it is issued one. Others have no record. */
+		if (a->kind == ACT_ADOPT) a->cert = CERT_RENEW;
+		return;
+	}
+	if (c->rotate_failures > 0 && in->now < c->rotate_next_at) return; /* backing off */
+	cert_record_t cur = {.not_after = c->not_after};
+	if (!c->serial || certs_due(&cur, in->now, a->spec->certs.renew_before_s))
+		a->cert = CERT_RENEW;
+	else if (a->kind != ACT_UPDATE && !streq(c->delivered_serial, c->serial))
+		a->cert = CERT_PUBLISH;
+	a->cert_state = a->cert != CERT_NONE ? c : NULL;
+}
+
 int plan_compute(const plan_input_t *in, plan_t *out) {
 	memset(out, 0, sizeof *out);
 	out->scope = in->scope;
@@ -620,6 +822,7 @@ int plan_compute(const plan_input_t *in, plan_t *out) {
 	out->invalid = scope_conflicts(&pl);
 	int rc = out->invalid ? -EINVAL : plan_actions(&pl);
 	plan_index_free(&pl.ix);
+	strmap_free(&pl.generations);
 	if (out->invalid) return rc;
 	if (rc < 0) {
 		plan_free(out);
@@ -629,11 +832,16 @@ int plan_compute(const plan_input_t *in, plan_t *out) {
 
 	if (out->n) qsort(out->v, out->n, sizeof *out->v, cmp_action);
 	for (size_t i = 0; i < out->n; i++) {
-		const action_t *a = &out->v[i];
+		action_t *a = &out->v[i];
+		plan_cert(in, a);
 		if (a->kind == ACT_UNKNOWN)
 			out->n_unknown++;
 		else if (a->kind != ACT_NOOP && !a->refused)
 			out->n_changes++;
+		if (a->cert != CERT_NONE) {
+			out->n_cert++;
+			out->n_changes += a->kind == ACT_NOOP; /* else the action counts already */
+		}
 	}
 	return 0;
 }
@@ -646,6 +854,9 @@ void plan_free(plan_t *p) {
 		for (size_t j = 0; j < a->n_fields; j++) free(a->fields[j]);
 		free(a->fields);
 		free(a->refusal);
+		json_decref(a->changes);
+		free(a->placement);
+		free(a->place_err);
 	}
 	free(p->v);
 	free(p->invalid);

@@ -6,7 +6,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "providers/provider.h"
 #include "reconciler/store/store.h"
@@ -25,6 +28,18 @@ typedef enum action_kind {
 
 const char *action_kind_name(action_kind_t k);
 
+/* What happens to a CVM's default certificate after its action (rotation,
+ * reconciler/rotate.c): renewed (due: it reached renewBefore, or there is
+ * none) and published, or only published (the current one was never
+ * delivered). Creates and replaces deliver a certificate of their own. */
+typedef enum cert_action {
+	CERT_NONE,
+	CERT_RENEW,
+	CERT_PUBLISH,
+} cert_action_t;
+
+const char *cert_action_name(cert_action_t c);
+
 typedef struct action {
 	action_kind_t kind;
 	char id[37];                /* the CVM id (new for a new CVM) */
@@ -40,6 +55,20 @@ typedef struct action {
 	size_t n_fields;
 	bool refused;               /* held back by a safety rule */
 	char *refusal;              /* why */
+	/* For programs (the JSON plan): a reason code (static: "new",
+	 * "missing", "spec-changed", ...), the refusal's code, and every field
+	 * that changes with its value before and after (a JSON array of
+	 * {field, before, after}, owned; NULL unless plan_input.describe). */
+	const char *code;
+	const char *refusal_code;
+	json_t *changes;
+	/* The target placement of a create or replace, chosen when the plan is
+	 * made (pass_place); NULL with place_err set when none could be. */
+	char *placement;
+	char *place_err;
+	/* The certificate after the action, and what it is decided from. */
+	cert_action_t cert;
+	const cert_state_t *cert_state;
 } action_t;
 
 /* What one provider showed this pass. */
@@ -58,9 +87,21 @@ typedef struct plan_input {
 	size_t n_providers;
 	const char *scope;
 	const char *installation;
-	/* ids for new CVMs, consumed in order (the caller generates them) */
+	/* ids for new CVMs, consumed in order; NULL: each new CVM's id is
+	 * derived from (installation, scope, name, generation), the generation
+	 * being how many records of that name the state holds, so that two
+	 * plans of the same tree, world and records give the same ids and a
+	 * name that comes back after its CVM went Inactive gets a fresh one */
 	char (*new_ids)[37];
 	size_t n_new_ids;
+	/* every CVM's certificates (store_list_cert_states: sorted by id) and
+	 * the time they are judged at; no certs: no certificate actions */
+	const cert_state_t *certs;
+	size_t n_certs;
+	int64_t now;
+	/* fill each action's changes (what the JSON plan shows); a pass that
+	 * only carries the plan out need not spend the memory */
+	bool describe;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
 } plan_input_t;
@@ -72,7 +113,9 @@ typedef struct plan {
 	const char *scope;  /* plan_input.scope */
 	action_t *v;        /* sorted by name, then kind */
 	size_t n;
-	size_t n_changes;   /* actions other than noop/unknown that are not refused */
+	size_t n_changes;   /* actions other than noop/unknown that are not refused,
+	                     * and noops with a certificate action */
+	size_t n_cert;      /* certificate actions */
 	size_t n_unknown;
 	bool refused;       /* some action was held back by a safety rule (exit 4) */
 	/* an input error found while planning (a name active in another scope):
@@ -88,7 +131,27 @@ void plan_free(plan_t *p);
 /* For people: one line per action ("+ create analytics-01 (reason)"), and a
  * summary line. */
 void plan_print_text(const plan_t *p, FILE *f);
-/* Stable JSON (jansson) for -o json. Caller frees. */
-char *plan_to_json(const plan_t *p);
+/* What the JSON plan says about where it came from (NULL members: null). */
+typedef struct plan_meta {
+	const char *version;      /* cvmctl's */
+	const char *installation; /* the state's installation id */
+	const char *const *paths; /* the tree, as given */
+	size_t n_paths;
+	const char *content_hash; /* tree_content_hash() */
+	const char *revision;     /* tree_revision(), or NULL */
+	bool allow_replace, allow_empty;
+	long max_deletions; /* < 0: none */
+} plan_meta_t;
+
+#define PLAN_FORMAT_MAJOR 2
+#define PLAN_FORMAT_MINOR 0
+
+/* The JSON plan (format_version 2.0, documented in cvmctl(1)) as a value:
+ * stable for the same inputs, with a "checksum" over the rest (plan_file.h).
+ * m may be NULL (no provenance: those members are null). */
+json_t *plan_to_json_value(const plan_t *p, const plan_meta_t *m);
+/* The same as text (sorted keys, two-space indent, no trailing newline).
+ * Caller frees. */
+char *plan_to_json(const plan_t *p, const plan_meta_t *m);
 
 #endif

@@ -17,7 +17,8 @@
  *
  * What the decision needs of every CVM (current default certificate, what
  * it was handed, its retry state) is read in one query per pass
- * (store_list_cert_states), not three per CVM. */
+ * (store_list_cert_states, by pass_prepare), not three per CVM, and the
+ * plan decides (a->cert). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,31 +40,19 @@ static int rotation_result(store_t *st, const char *id, int64_t now, bool ok) {
 	return store_set_rotation_retry(st, id, n, now + wait);
 }
 
-static int cmp_state(const void *key, const void *elem) {
-	return strcmp(key, ((const cert_state_t *)elem)->cvm_id);
-}
-
-int rotation_load(apply_ctx_t *x) {
-	int r = store_list_cert_states(x->p->store, &x->cstates, &x->n_cstates);
-	if (r < 0) log_error("cannot read the certificates' state: %s", store_errmsg(x->p->store));
-	return r;
-}
-
 void rotation_decide(apply_ctx_t *x, job_t *j) {
 	const action_t *a = j->a;
+	/* What the plan decided from every CVM's certificate state, read once
+	 * per pass (plan.c): a saved plan is carried out exactly. Nothing but
+	 * this pass writes that state while it holds the lock, and its own
+	 * writes (the certificates creates and replaces issue and deliver)
+	 * concern CVMs the plan gives no certificate action. */
+	if (a->cert == CERT_NONE) return;
 	/* Only a resource that runs reads its files; the outcome wave has just
 	 * recorded which do. */
 	if (!j->has_rec || !a->spec || j->rc < 0 || j->rec.status != ST_RUNNING || !j->b || !j->b->conn || !x->ca) return;
-	/* Sorted by id, as the store returns them. */
-	const cert_state_t *c = bsearch(j->rec.id, x->cstates, x->n_cstates, sizeof *x->cstates, cmp_state);
-	if (!c) return; /* not on record: nothing of it to rotate */
-	if (c->rotate_failures > 0 && x->now < c->rotate_next_at) return; /* backing off */
-	bool have = c->serial != NULL;
-	cert_record_t cur = {.not_after = c->not_after};
-	bool due = !have || certs_due(&cur, x->now, a->spec->certs.renew_before_s);
-	bool unpublished = have && (!c->delivered_serial || strcmp(c->delivered_serial, c->serial) != 0);
-	j->rotate = due || unpublished;
-	j->renew = due;
+	j->rotate = true;
+	j->renew = a->cert == CERT_RENEW;
 }
 
 int rotation_renew_local(apply_ctx_t *x, job_t *j, char **err) {

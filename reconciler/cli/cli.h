@@ -13,6 +13,7 @@ typedef enum output_format { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML } output_fo
 typedef struct globals {
 	const char *state_dir;    /* --state-dir; default from the environment */
 	const char *scope;        /* --scope; default "default" */
+	bool scope_given;         /* --scope was on the command line */
 	const char *installation; /* --installation-id: recovery of a lost state */
 	int lock_timeout_ms;      /* --lock-timeout */
 	int verbosity;
@@ -35,6 +36,15 @@ void close_store(store_t *s);
 /* Takes the writer lock, reporting who holds it on timeout. 0 or exit code. */
 int lock_store(store_t *s);
 
+/* What a saved plan records of how it was made (plan_meta_t), for the pass
+ * p of the state st made with the paths and flags of o. Borrows from all
+ * three; free the two strings it makes with plan_meta_fini. */
+struct plan_meta;
+struct pass;
+struct pass_opts;
+void plan_meta_for(struct plan_meta *m, const struct pass *p, store_t *st, const struct pass_opts *o);
+void plan_meta_fini(struct plan_meta *m);
+
 /* Parses "-o" values; returns -1 (after an error message) if invalid. */
 int parse_output_format(const char *s, bool allow_wide);
 
@@ -53,6 +63,7 @@ void print_json_as_yaml(const struct json_t *v);
 
 int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_get(int argc, char **argv);

@@ -12,8 +12,6 @@
 #include "common/util.h"
 #include "reconciler/cli/cli.h"
 
-#define CVMCTL_VERSION "0.1.0"
-
 /* What a command needs, so that nobody has to read its file to know
  * whether it may touch the state or the backends. */
 enum {
@@ -30,7 +28,10 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"validate", cmd_validate, NEEDS_SPECS, "load and check specs (offline)"},
-	{"plan", cmd_plan, NEEDS_SPECS | NEEDS_STATE_READ | NEEDS_BACKENDS, "show what a reconcile would do, and why"},
+	{"plan", cmd_plan, NEEDS_SPECS | NEEDS_STATE_READ | NEEDS_BACKENDS,
+	 "show what a reconcile would do, and why (--out saves it)"},
+	{"apply", cmd_apply, NEEDS_SPECS | NEEDS_STATE_WRITE | NEEDS_BACKENDS,
+	 "carry out a saved plan exactly, or refuse a stale one"},
 	{"reconcile", cmd_reconcile, NEEDS_SPECS | NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "converge the world to the specs (--once or --watch)"},
 	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
@@ -113,6 +114,7 @@ int main(int argc, char **argv) {
 			if (!(v = flag_value(argc, argv, &i, "--scope")) || !*v)
 				return usage_error(NULL, "--scope needs a name");
 			G.scope = v;
+			G.scope_given = true;
 		} else if (is_flag(a, "--installation-id")) {
 			if (!(v = flag_value(argc, argv, &i, "--installation-id")) || !uuid_valid(v))
 				return usage_error(NULL, "--installation-id needs a UUID (lower case)");

@@ -15,6 +15,7 @@ enum {
 	OPT_ONCE,
 	OPT_WATCH,
 	OPT_RESYNC,
+	OPT_OUT,
 };
 
 /* Handles one pass flag; returns 1 if taken, 0 if not a pass flag, or an

@@ -43,6 +43,7 @@ typedef struct fx {
 	size_t n_views;
 	char new_ids[MAXN][37];
 	size_t n_new_ids;
+	bool derive_ids; /* hand the plan no ids: it derives them */
 	plan_input_t in;
 	plan_t plan;
 	char *keep[256];
@@ -87,7 +88,7 @@ static int setup(void **state) {
 	f->n_views = N_PROV;
 	f->n_new_ids = MAXN;
 	for (unsigned i = 0; i < MAXN; i++) snprintf(f->new_ids[i], 37, "ffffff%02u-0000-4000-8000-000000000000", i % 100);
-	f->in = (plan_input_t){.scope = "default", .installation = INST, .max_deletions = -1};
+	f->in = (plan_input_t){.scope = "default", .installation = INST, .max_deletions = -1, .describe = true};
 	*state = f;
 	return 0;
 }
@@ -201,8 +202,8 @@ static int run_plan(fx_t *f) {
 	f->in.n_records = f->n_recs;
 	f->in.providers = f->views;
 	f->in.n_providers = f->n_views;
-	f->in.new_ids = f->new_ids;
-	f->in.n_new_ids = f->n_new_ids;
+	f->in.new_ids = f->derive_ids ? NULL : f->new_ids;
+	f->in.n_new_ids = f->derive_ids ? 0 : f->n_new_ids;
 	return plan_compute(&f->in, &f->plan);
 }
 
@@ -726,6 +727,97 @@ static void test_unknown_provider_creates_and_deletes_nothing(void **state) {
 	assert_kind(only(&f->plan, "gone"), ACT_UNKNOWN);
 }
 
+/* ---- derived ids ---- */
+
+static void expect_id(const char *name, const char *scope, const char *gen, char out[37]) {
+	const char *parts[] = {INST, scope, name, gen};
+	uuid_from_names(out, "cvmctl/cvm-id/v1", parts, 4);
+}
+
+static void test_new_ids_are_derived_and_stable(void **state) {
+	fx_t *f = *state;
+	f->derive_ids = true;
+	add_cvm(f, "web", P_LAB);
+	add_cvm(f, "api", P_GCP);
+	assert_int_equal(run_plan(f), 0);
+	char web[37], api[37];
+	expect_id("web", "default", "0", web);
+	expect_id("api", "default", "0", api);
+	assert_string_equal(only(&f->plan, "web")->id, web);
+	assert_string_equal(only(&f->plan, "api")->id, api);
+	assert_string_not_equal(web, api);
+	assert_true(uuid_valid(web));
+	assert_int_equal(web[14], '8'); /* version 8 */
+	assert_true(strchr("89ab", web[19]) != NULL); /* RFC 9562 variant */
+	/* the same inputs, the same ids */
+	assert_int_equal(run_plan(f), 0);
+	assert_string_equal(only(&f->plan, "web")->id, web);
+	/* another scope, other ids */
+	f->in.scope = "team-b";
+	assert_int_equal(run_plan(f), 0);
+	assert_string_not_equal(only(&f->plan, "web")->id, web);
+}
+
+static void test_a_name_that_comes_back_gets_a_fresh_id(void **state) {
+	fx_t *f = *state;
+	f->derive_ids = true;
+	cvm_spec_t *c = add_cvm(f, "web", P_LAB);
+	char gen0[37], gen1[37];
+	expect_id("web", "default", "0", gen0);
+	expect_id("web", "default", "1", gen1);
+	add_record(f, c, gen0, "default", ST_INACTIVE, H2);
+	assert_int_equal(run_plan(f), 0);
+	const action_t *a = only(&f->plan, "web");
+	assert_kind(a, ACT_CREATE);
+	assert_string_equal(a->id, gen1);
+	assert_string_equal(a->code, "new");
+}
+
+/* ---- certificate actions ---- */
+
+static void test_certificate_actions(void **state) {
+	fx_t *f = *state;
+	const int64_t now = 2000000000;
+	converge(f, add_cvm(f, "a-due", P_LAB), old_id(1));
+	converge(f, add_cvm(f, "b-undelivered", P_LAB), old_id(2));
+	converge(f, add_cvm(f, "c-backing-off", P_LAB), old_id(3));
+	converge(f, add_cvm(f, "d-fine", P_LAB), old_id(4));
+	cert_state_t cs[] = {
+	    {.serial = "01", .not_after = now + 86400, .delivered_serial = "01"},            /* due: 1d < 10d */
+	    {.serial = "02", .not_after = now + 20 * 86400, .delivered_serial = "0f"},       /* not handed */
+	    {.serial = NULL, .rotate_failures = 2, .rotate_next_at = now + 60},              /* waits */
+	    {.serial = "04", .not_after = now + 20 * 86400, .delivered_serial = "04"},       /* nothing to do */
+	};
+	for (unsigned i = 0; i < 4; i++) snprintf(cs[i].cvm_id, sizeof cs[i].cvm_id, "%s", old_id(i + 1));
+	f->in.certs = cs;
+	f->in.n_certs = 4;
+	f->in.now = now;
+	assert_int_equal(run_plan(f), 0);
+	assert_int_equal(only(&f->plan, "a-due")->cert, CERT_RENEW);
+	assert_ptr_equal(only(&f->plan, "a-due")->cert_state, &cs[0]);
+	assert_int_equal(only(&f->plan, "b-undelivered")->cert, CERT_PUBLISH);
+	assert_int_equal(only(&f->plan, "c-backing-off")->cert, CERT_NONE);
+	assert_int_equal(only(&f->plan, "d-fine")->cert, CERT_NONE);
+	assert_int_equal(f->plan.n_cert, 2);
+	assert_int_equal(f->plan.n_changes, 2); /* noops with a certificate action */
+	/* once the wait is over, it is renewed */
+	f->in.now = now + 61;
+	assert_int_equal(run_plan(f), 0);
+	assert_int_equal(only(&f->plan, "c-backing-off")->cert, CERT_RENEW);
+	/* and the JSON plan lists them as actions of their own */
+	_cleanup_free_ char *j = plan_to_json(&f->plan, NULL);
+	json_t *root = json_loads(j, 0, NULL);
+	assert_non_null(root);
+	size_t i, n_cert = 0;
+	json_t *a;
+	json_array_foreach(json_object_get(root, "actions"), i, a) {
+		const char *code = json_string_value(json_object_get(a, "reason_code"));
+		if (strcmp(code, "cert-renewal") == 0 || strcmp(code, "cert-rotation") == 0) n_cert++;
+	}
+	assert_int_equal(n_cert, 3);
+	json_decref(root);
+}
+
 /* ---- adoption ---- */
 
 static void test_adopts_owned_resource_without_record(void **state) {
@@ -986,7 +1078,7 @@ static char *text_of(const plan_t *p) {
 }
 
 static char *json_of(const plan_t *p) {
-	_cleanup_free_ char *j = plan_to_json(p);
+	_cleanup_free_ char *j = plan_to_json(p, NULL);
 	return xasprintf("%s\n", j);
 }
 
@@ -996,7 +1088,7 @@ static void test_json_of_unknown_new_cvm_has_null_id(void **state) {
 	f->obs[P_GCP].all_unknown = true;
 	mark_unknown(f, P_GCP, ZONE, "401 Unauthorized");
 	assert_int_equal(run_plan(f), 0);
-	_cleanup_free_ char *s = plan_to_json(&f->plan);
+	_cleanup_free_ char *s = plan_to_json(&f->plan, NULL);
 	json_error_t err;
 	json_t *root = json_loads(s, 0, &err);
 	assert_non_null(root);
@@ -1137,6 +1229,9 @@ int main(void) {
 		T(test_empty_tree_refuses_deletes),
 		T(test_max_deletions_refuses_all_deletes_keeps_the_rest),
 		T(test_json_of_unknown_new_cvm_has_null_id),
+		T(test_new_ids_are_derived_and_stable),
+		T(test_a_name_that_comes_back_gets_a_fresh_id),
+		T(test_certificate_actions),
 		T(test_golden_mixed),
 		T(test_golden_nochanges),
 		T(test_golden_refused),
