@@ -69,4 +69,36 @@ test_expect_success 'with the FIFO gone, the tree reconciles as before' '
 	grep "2 up to date" out
 '
 
+# pair.yaml as an editor leaves it, and as a reader may catch it halfway.
+write_pair() {
+	write_cvm pair-c.tmp app-c && write_cvm pair-d.tmp app-d &&
+	{ cat pair-c.tmp; echo ---; cat pair-d.tmp; } >full.yaml &&
+	cp pair-c.tmp half.yaml && rm pair-c.tmp pair-d.tmp
+}
+
+test_expect_success 'a file rewritten while it is read is read again: nothing deleted' '
+	write_pair && cp full.yaml specs/pair.yaml &&
+	cvmctl reconcile -f specs --once >out &&
+	test "$(record_field app-d status)" = Running &&
+	snapshot before &&
+	# The load reads the half-written file; the writer finishes it
+	# before the check (first time only).
+	cp half.yaml specs/pair.yaml &&
+	CVMCTL_TEST_AFTER_SPEC_READ="case \$1 in *pair.yaml) test -e done || { cp full.yaml \$1; touch done; } ;; esac" \
+		cvmctl reconcile -f specs --once >out 2>err &&
+	grep "0 deleted" out && test_must_fail grep "deleted app-d\|app-d.*Inactive" out &&
+	test "$(record_field app-d status)" = Running &&
+	unchanged
+'
+
+test_expect_success 'a file that never holds still: exit 3 naming it, nothing changed' '
+	CVMCTL_TEST_AFTER_SPEC_READ="case \$1 in *pair.yaml) cp half.yaml \$1.new && mv \$1.new \$1 ;; esac" \
+		test_expect_code 3 cvmctl reconcile -f specs --once >out 2>err &&
+	grep "^specs/pair.yaml: changed while it was being read, 3 times: not loaded" err &&
+	test_must_be_empty out &&
+	cp full.yaml specs/pair.yaml &&
+	test "$(record_field app-d status)" = Running &&
+	unchanged
+'
+
 test_done
