@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,7 +148,7 @@ int parse_duration(const char *s, int64_t *out) {
 		int64_t v = 0;
 		while (*p >= '0' && *p <= '9') {
 			v = v * 10 + (*p - '0');
-			if (v > 100000000) return -EINVAL; /* about 3 years in seconds * 1000 */
+			if (v > DURATION_MAX_S) return -EINVAL; /* keeps v * mul below below */
 			p++;
 		}
 		int64_t mul;
@@ -158,8 +160,10 @@ int parse_duration(const char *s, int64_t *out) {
 		default: return -EINVAL;
 		}
 		p++;
+		/* v <= DURATION_MAX_S and mul <= 86400: the product fits, and
+		 * the sum is checked before it is made. */
+		if (v * mul > DURATION_MAX_S - total) return -EINVAL;
 		total += v * mul;
-		if (total > (int64_t)100 * 365 * 86400) return -EINVAL;
 	}
 	*out = total;
 	return 0;
@@ -326,6 +330,17 @@ void crash_point(const char *name) {
 	int n = want[nl] == ':' ? atoi(want + nl + 1) : 1;
 	/* Workers reach the same point concurrently: count atomically. */
 	if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) >= n) {
+		/* CVMCTL_CRASH_SIGNAL=SEGV: crash as a bug would (core dump
+		 * rules apply), saying whether a dump is allowed. */
+		const char *sig = getenv("CVMCTL_CRASH_SIGNAL");
+		if (sig && !strcmp(sig, "SEGV")) {
+			struct rlimit rl = {0};
+			getrlimit(RLIMIT_CORE, &rl);
+			fprintf(stderr, "cvmctl: crash point %s reached, raising SIGSEGV (dumpable %d, core limit %llu)\n", name,
+			        prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), (unsigned long long)rl.rlim_cur);
+			signal(SIGSEGV, SIG_DFL);
+			raise(SIGSEGV);
+		}
 		fprintf(stderr, "cvmctl: crash point %s reached, killing myself\n", name);
 		kill(getpid(), SIGKILL);
 	}

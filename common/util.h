@@ -45,8 +45,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Escapes s for a JSON string body into out (truncating safely). */
 void json_escape(const char *s, char *out, size_t outsz);
 
-/* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m").
- * Returns 0 and seconds in *out, or -EINVAL. */
+/* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m"),
+ * at most DURATION_MAX_S (100 years of 365 days): every sum of a duration
+ * and a time in seconds fits an int64. Returns 0 and seconds in *out, or
+ * -EINVAL (also above the maximum). */
+#define DURATION_MAX_S ((int64_t)100 * 365 * 86400)
 int parse_duration(const char *s, int64_t *out);
 /* Formats seconds back as the shortest run ("30d", "1h30m"). */
 void format_duration(int64_t secs, char *out, size_t outsz);
