@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/trust.h"
 #include "common/util.h"
 
 char *certs_ca_dir(store_t *st) { return xasprintf("%s/ca", store_dir(st)); }
@@ -99,22 +100,23 @@ char *certs_key_path(store_t *st, const char *id, const char *serial) {
 	return xasprintf("%s/keys/%s.%s.key", store_dir(st), id, serial);
 }
 
-/* A directory for keys: 0700, and not open to group or others even if it
- * existed before (a key's name and contents would be visible there). */
-static int key_dir(const char *dir) {
+/* A directory for keys: 0700 and ours (trust_dir: one of ours that is too
+ * open is tightened, anybody else's is refused; never a symlink). */
+static int key_dir(const char *dir, char **err) {
 	int r = mkdir_p(dir, 0700);
-	if (r < 0) return r;
-	struct stat sb;
-	if (stat(dir, &sb) < 0) return -errno;
-	return sb.st_mode & 077 ? -EPERM : 0;
+	if (r < 0) {
+		*err = xasprintf("cannot create the key directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	return trust_dir(dir, false, err);
 }
 
-static int write_key_nosync(const char *path, const char *pem, bool sync_it) {
+static int write_key_nosync(const char *root, const char *path, const char *pem, bool sync_it, char **err) {
 	_cleanup_free_ char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (!slash) return -EINVAL;
 	*slash = 0;
-	int r = key_dir(dir);
+	int r = strcmp(dir, root) ? key_dir(dir, err) : 0; /* the root was checked once */
 	if (r < 0) return r;
 	/* A key file's name is its certificate's fresh random serial: it never
 	 * exists yet, and nobody reads it before the record naming it commits,
@@ -140,14 +142,11 @@ static int write_key_nosync(const char *path, const char *pem, bool sync_it) {
 int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_t how, char **err) {
 	if (n == 0) return 0;
 	_cleanup_free_ char *root = xasprintf("%s/keys", store_dir(st));
-	int r = key_dir(root);
-	if (r < 0) {
-		*err = xasprintf("cannot create the key directory %s: %s", root, strerror(-r));
-		return r;
-	}
+	int r = key_dir(root, err);
+	if (r < 0) return r;
 	for (size_t i = 0; i < n; i++) {
-		if ((r = write_key_nosync(keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH)) < 0) {
-			*err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
+		if ((r = write_key_nosync(root, keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH, err)) < 0) {
+			if (!*err) *err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
 			return r;
 		}
 	}
@@ -354,9 +353,9 @@ int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 	return certs_publish_crl(st, ca, now, err);
 }
 
-int certs_read_key(const cert_record_t *c, char **key_pem) {
+int certs_read_key(const cert_record_t *c, char **key_pem, char **err) {
 	if (!c->key_path) return -ENOENT;
-	return read_file(c->key_path, key_pem, NULL);
+	return read_secret_file(c->key_path, key_pem, NULL, err);
 }
 
 char *certs_delivered_serial(store_t *st, const char *id) {

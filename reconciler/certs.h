@@ -81,8 +81,9 @@ STORE_MUST_CHECK int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, c
 /* Re-signs it if missing or past half its life. */
 STORE_MUST_CHECK int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
 
-/* Reads a certificate's key file (caller wipes and frees). */
-int certs_read_key(const cert_record_t *c, char **key_pem);
+/* Reads a certificate's key file through read_secret_file (O_NOFOLLOW, ours,
+ * 0600); the caller frees it with free_secret. */
+int certs_read_key(const cert_record_t *c, char **key_pem, char **err);
 
 /* The serial delivered into a CVM last (NULL if unknown); and recording it. */
 char *certs_delivered_serial(store_t *st, const char *id);

@@ -113,6 +113,14 @@ int store_open(const char *dir, const char *installation, store_t **out) {
 	return 0;
 }
 
+int store_check_dir(const char *dir, const char *installation) {
+	open_err[0] = 0;
+	_cleanup_free_ char *err = NULL;
+	int r = sqlite_check_dir(dir, installation, &err);
+	if (r < 0) store_open_failed("%s", err);
+	return r;
+}
+
 void store_close(store_t *s) {
 	if (s) s->ops->close(s);
 }

@@ -21,7 +21,11 @@
  * that was never recorded. */
 /* Contract details:
  *  - store_errmsg(NULL) is why the last store_open in this thread failed;
- *  - store_open: -EPERM for a group/world-accessible state dir we do not own,
+ *  - store_open: -EPERM for a state dir, ca/, keys/ or database file owned
+ *    by another user (or a symlink where none belongs; ours too open are
+ *    tightened with a warning), -ENOTDIR when dir is not a directory,
+ *    -EUCLEAN for a missing or empty database beside a CA or keys (a lost
+ *    state, unless `installation` names the one to adopt),
  *    -EPROTO for a schema newer than ours, -EEXIST when `installation` differs
  *    from the state's own; -EINVAL when it is not a lower-case UUID;
  *  - certificates and events must name a stored CVM: checked when the
@@ -158,6 +162,10 @@ typedef struct store_ops {
  * a random installation id unless `installation` names one (recovery).
  * Today this is always the SQLite store (sqlite_store_ops). */
 STORE_MUST_CHECK int store_open(const char *dir, const char *installation, store_t **out);
+/* store_open's checks of an existing dir, opening and creating nothing (a
+ * reading command that finds no database): 0 also for a missing dir;
+ * store_errmsg(NULL) says why not. */
+STORE_MUST_CHECK int store_check_dir(const char *dir, const char *installation);
 void store_close(store_t *s);
 const char *store_errmsg(store_t *s);
 const char *store_dir(store_t *s);
