@@ -255,7 +255,10 @@ static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **
 	case YAML_SCALAR_EVENT: {
 		const yaml_char_t *tag = ev->data.scalar.tag;
 		n = node_new(ps, YN_SCALAR, &ev->start_mark);
-		n->value = xstrdup((const char *)ev->data.scalar.value);
+		n->len = ev->data.scalar.length;
+		n->value = xmalloc(n->len + 1);
+		memcpy(n->value, ev->data.scalar.value, n->len);
+		n->value[n->len] = 0;
 		bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.style == YAML_ANY_SCALAR_STYLE;
 		if (tag_is(tag, "str") || (tag && strcmp((const char *)tag, "!") == 0)) {
 			n->quoted = true;
@@ -366,6 +369,36 @@ static int parse_stream(struct pstate *ps) {
 	}
 }
 
+/* A UTF-8 byte-order mark is valid YAML at the start of the stream and of
+ * each document. Set to UTF-8, libyaml reads the first as a character
+ * that cannot start a token, and counts a later one as a column, which
+ * breaks the indentation of the document after it. So they go: the first
+ * by moving the start, later ones (at the start of the line after a "---"
+ * or "..." line) in a copy, only made when there is one. */
+static void drop_boms(const char **buf, size_t *len, char **copy) {
+	static const char bom[] = "\xef\xbb\xbf";
+	if (*len >= 3 && !memcmp(*buf, bom, 3)) *buf += 3, *len -= 3;
+	const char *b = *buf, *end = b + *len;
+	char *out = NULL;
+	size_t o = 0, from = 0;
+	for (const char *p = b; (p = memmem(p, (size_t)(end - p), "\n" "\xef\xbb\xbf", 4)); p += 4) {
+		const char *line = p;
+		while (line > b && line[-1] != '\n') line--;
+		if (p - line < 3 || (memcmp(line, "---", 3) && memcmp(line, "...", 3))) continue;
+		if (!out) out = xmalloc(*len);
+		size_t upto = (size_t)(p - b) + 1; /* keep the newline */
+		memcpy(out + o, b + from, upto - from);
+		o += upto - from;
+		from = upto + 3;
+	}
+	if (!out) return;
+	memcpy(out + o, b + from, *len - from);
+	o += *len - from;
+	*copy = out;
+	*buf = out;
+	*len = o;
+}
+
 int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d) {
 	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = out};
 	*out = (yfile_t){0};
@@ -375,6 +408,10 @@ int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out,
 	}
 	/* UTF-8 only: libyaml would otherwise also accept UTF-16 with a BOM. */
 	yaml_parser_set_encoding(&ps.parser, YAML_UTF8_ENCODING);
+	_cleanup_free_ char *copy = NULL;
+	drop_boms(&buf, &len, &copy);
+	ps.buf = buf;
+	ps.len = len;
 	yaml_parser_set_input_string(&ps.parser, (const unsigned char *)buf, len);
 	int r = parse_stream(&ps);
 	clear_anchors(&ps);

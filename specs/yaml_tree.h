@@ -26,7 +26,8 @@ enum ynode_kind { YN_SCALAR, YN_SEQ, YN_MAP };
 typedef struct ynode {
 	enum ynode_kind kind;
 	int line, col;
-	char *value;  /* scalar text */
+	char *value;  /* scalar text, NUL-terminated */
+	size_t len;   /* its length: a "\0" escape puts a NUL inside it, which strlen would stop at */
 	bool quoted;  /* single/double quoted or block scalar, or tagged !!str: never a number/bool/null */
 	bool is_null; /* plain "", "~", "null", or tagged !!null */
 	char *tag;    /* explicit tag other than the core ones handled above, or NULL */

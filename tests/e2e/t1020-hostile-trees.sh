@@ -101,4 +101,37 @@ test_expect_success 'a file that never holds still: exit 3 naming it, nothing ch
 	unchanged
 '
 
+test_expect_success 'a "\0" in a name is exit 3 naming file:line:col and field, nothing changed' '
+	snapshot before &&
+	cp specs/b.yaml b.yaml.saved &&
+	sed -i "s/name: app-b}/name: \"app-b\\\\0; rm -rf \/\"}/" specs/b.yaml &&
+	grep -F "app-b\\0" specs/b.yaml &&
+	test_expect_code 3 cvmctl reconcile -f specs --once >out 2>err &&
+	grep "^specs/b.yaml:3:[0-9]*: metadata.name: contains a NUL character (\"\\\\0\") at offset 5: not allowed in any string$" err &&
+	test_must_be_empty out &&
+	unchanged &&
+	mv b.yaml.saved specs/b.yaml
+'
+
+test_expect_success 'a file name with a terminal escape in it is printed escaped' '
+	esc=$(printf "\033]0;owned\007") &&
+	printf "kind: [\n" >"specs/x${esc}.yaml" &&
+	test_expect_code 3 cvmctl validate -f specs 2>err &&
+	grep -F "specs/x\\x1b]0;owned\\x07.yaml:" err &&
+	test_must_fail grep -q "$esc" err &&
+	rm "specs/x${esc}.yaml"
+'
+
+test_expect_success '--log-format json: every spec diagnostic is one JSON object with file, line, column, field, msg' '
+	printf "apiVersion: cvmctl/v1\nkind: CVM\nmetadata: {name: Bad_Name}\nspec: {flavor: manager, vcpus: x}\n" >specs/bad.yaml &&
+	test_expect_code 3 cvmctl --log-format json reconcile -f specs --once >out 2>err &&
+	test_must_be_empty out &&
+	jq -c . err >objects &&
+	test "$(wc -l <objects)" = "$(wc -l <err)" &&
+	jq -s -e "map(select(.file == \"specs/bad.yaml\" and .line == 3 and .column == 18 and .field == \"metadata.name\" and .level == \"error\")) | .[0].msg | test(\"not a valid name\")" err &&
+	jq -s -e "map(select(.field == \"spec.vcpus\")) | .[0].line == 4" err &&
+	jq -s -e "map(select(.file == null) | .msg) | any(test(\"nothing was changed\"))" err &&
+	rm specs/bad.yaml
+'
+
 test_done
