@@ -79,7 +79,7 @@ static void walk_shared(struct walk *w, const char *name, const ynode_t *v, prov
 	if (!strcmp(name, "controlPlaneURL")) {
 		get_string(w, v, path, true, &p->control_plane_url);
 	} else if (!strcmp(name, "controlPlaneCAFile")) {
-		get_string(w, v, path, true, &p->control_plane_ca_file);
+		get_path(w, v, path, &p->control_plane_ca_file);
 	} else if (!strcmp(name, "concurrency")) {
 		int c;
 		if (!get_int(w, v, path, &c)) return;

@@ -168,6 +168,11 @@ static json_t *walk_value(struct backend_walk *b, const field_def_t *f, const yn
 		if (!get_string(w, v, path, true, &s) || !string_checked(w, f, v, path, s)) return NULL;
 		return json_string(s);
 	}
+	case FT_PATH: {
+		_cleanup_free_ char *s = NULL;
+		if (!get_path(w, v, path, &s) || !string_checked(w, f, v, path, s)) return NULL;
+		return json_string(s);
+	}
 	case FT_BOOL: {
 		bool x;
 		return get_bool(w, v, path, &x) ? json_boolean(x) : NULL;

@@ -148,7 +148,7 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 		if ((v = map_get(n, "controlPlaneURL")))
 			get_string(w, v, "spec.agent.controlPlaneURL", true, &c->agent.control_plane_url);
 		if ((v = map_get(n, "controlPlaneCAFile")))
-			get_string(w, v, "spec.agent.controlPlaneCAFile", true, &c->agent.control_plane_ca_file);
+			get_path(w, v, "spec.agent.controlPlaneCAFile", &c->agent.control_plane_ca_file);
 	}
 
 	c->certs.validity_s = CVM_DEFAULT_CERT_VALIDITY_S;

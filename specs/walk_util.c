@@ -89,6 +89,21 @@ bool get_string(struct walk *w, const ynode_t *n, const char *path, bool nonempt
 	return true;
 }
 
+/* Paths in specs are absolute, by rule: a relative one would be resolved
+ * against whatever directory cvmctl runs in (a share directory landing in
+ * the current directory), and resolving against the spec file's directory
+ * would make the same tree mean other files when it is moved or read
+ * from standard input. */
+bool get_path(struct walk *w, const ynode_t *n, const char *path, char **out) {
+	if (!get_string(w, n, path, true, out)) return false;
+	if (**out == '/') return true;
+	walk_err(w, n, path, "'%s' is a relative path: paths in specs must be absolute (they are not resolved against "
+	         "the spec file's directory or the current one)", shown(&(shown_t){0}, *out));
+	free(*out);
+	*out = NULL;
+	return false;
+}
+
 bool get_int(struct walk *w, const ynode_t *n, const char *path, int *out) {
 	if (!scalar_ok(w, n, path, "an integer")) return false;
 	const char *v = n->value;

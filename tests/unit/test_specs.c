@@ -661,6 +661,31 @@ static void test_long_values_cut(void **state) {
 	assert_has_line(out, "spec.provider: provider 'pppppppppppppppppppppppppppppppppppppppp...' is not defined");
 }
 
+
+static void test_relative_paths_refused(void **state) {
+	(void)state;
+	const char *doc = LAB_HEAD "  hosts: [qemu:///system]\n  firmware: ovmf.fd\n  kernel: ./k\n  initrd: /i\n"
+	                  "  shareDir: shares\n  controlPlaneCAFile: ca.pem\n---\n"
+	                  "apiVersion: cvmctl/v1\nkind: Provider\nmetadata: {name: g}\n"
+	                  "spec: {type: gcp, project: p, zone: z, credentialsFile: key.json}\n---\n" CVM_HEAD
+	                  "metadata: {name: box}\nspec: {flavor: manager, agent: {controlPlaneCAFile: ../ca.pem}}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	const char *tail = "is a relative path: paths in specs must be absolute";
+	_cleanup_free_ char *fw = xasprintf("t.yaml:7:13: spec.firmware: 'ovmf.fd' %s", tail);
+	_cleanup_free_ char *k = xasprintf("t.yaml:8:11: spec.kernel: './k' %s", tail);
+	_cleanup_free_ char *sd = xasprintf("t.yaml:10:13: spec.shareDir: 'shares' %s", tail);
+	_cleanup_free_ char *ca = xasprintf("t.yaml:11:23: spec.controlPlaneCAFile: 'ca.pem' %s", tail);
+	_cleanup_free_ char *cred = xasprintf("t.yaml:16:57: spec.credentialsFile: 'key.json' %s", tail);
+	_cleanup_free_ char *agent = xasprintf("t.yaml:21:53: spec.agent.controlPlaneCAFile: '../ca.pem' %s", tail);
+	assert_has_line(out, fw);
+	assert_has_line(out, k);
+	assert_has_line(out, sd);
+	assert_has_line(out, ca);
+	assert_has_line(out, cred);
+	assert_has_line(out, agent);
+	assert_null(strstr(out, "spec.initrd"));
+}
+
 static void test_file_names_escaped(void **state) {
 	(void)state;
 	diags_t d = {0};
@@ -900,7 +925,7 @@ int main(void) {
 		cmocka_unit_test(test_shared_limits),    cmocka_unit_test(test_canonical_provider_settings),
 		cmocka_unit_test(test_seam_is_closed),   cmocka_unit_test(test_nul_and_controls),
 		cmocka_unit_test(test_bom),              cmocka_unit_test(test_long_values_cut),
-		cmocka_unit_test(test_file_names_escaped),
+		cmocka_unit_test(test_file_names_escaped), cmocka_unit_test(test_relative_paths_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
