@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "common/cleanup.h"
+#include "common/strmap.h"
 #include "common/trust.h"
 #include "common/util.h"
 
@@ -139,6 +142,72 @@ static int write_key_nosync(const char *root, const char *path, const char *pem,
 	return r;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
+
+static bool is_temp_name(const char *name) { return strstr(name, ".tmp.") != NULL; }
+
+static bool has_suffix(const char *s, const char *suf) {
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* A key file by its place under keys/: "ID.SERIAL.key", or "ID/SERIAL.key"
+ * for the per-CVM directories older states made. Not by full path: a
+ * record written with --state-dir ./st names the same file as one
+ * written with /abs/st. NULL when the path has no such tail. */
+static char *key_tail(const char *path, int depth) {
+	const char *end = path + strlen(path), *p = end;
+	for (int seen = 0; p > path; p--)
+		if (p[-1] == '/' && seen++ == depth) break;
+	return p > path || depth == 0 ? xstrdup(p) : NULL;
+}
+
+/* One directory of the sweep; depth 0 may hold the per-CVM directories. */
+static size_t sweep_dir(const char *dir, const char *rel, const strmap_t *named, int depth, bool keys) {
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	if (!d) return 0;
+	size_t removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (keys && depth == 0) removed += sweep_dir(p, de->d_name, named, 1, keys);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) continue;
+		_cleanup_free_ char *tail = rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		bool orphan = is_temp_name(de->d_name) || (keys && has_suffix(de->d_name, ".key") && !strmap_get(named, tail));
+		if (orphan && unlinkat(dirfd(d), de->d_name, 0) == 0) removed++;
+	}
+	return removed;
+}
+
+int certs_sweep_orphans(store_t *st) {
+	char **paths = NULL;
+	size_t n = 0;
+	int r = store_list_key_paths(st, &paths, &n);
+	if (r < 0) return r;
+	/* Both tails of every named key: kept if either matches. */
+	strmap_t named = {0};
+	char **tails = xcalloc(2 * n + 1, sizeof *tails);
+	strmap_reserve(&named, 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		for (int depth = 0; depth < 2; depth++)
+			if ((tails[2 * i + depth] = key_tail(paths[i], depth))) strmap_add(&named, tails[2 * i + depth], i);
+		free(paths[i]);
+	}
+	free(paths);
+	_cleanup_free_ char *keys = xasprintf("%s/keys", store_dir(st)), *ca = xasprintf("%s/ca", store_dir(st));
+	size_t removed = sweep_dir(keys, NULL, &named, 0, true) + sweep_dir(ca, NULL, &named, 0, false);
+	strmap_free(&named);
+	for (size_t i = 0; i < 2 * n; i++) free(tails[i]);
+	free(tails);
+	return (int)removed;
+}
+
 int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_t how, char **err) {
 	if (n == 0) return 0;
 	_cleanup_free_ char *root = xasprintf("%s/keys", store_dir(st));
@@ -147,6 +216,8 @@ int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_
 	for (size_t i = 0; i < n; i++) {
 		if ((r = write_key_nosync(root, keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH, err)) < 0) {
 			if (!*err) *err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
+			/* The caller fails them all: none may stay without a record. */
+			for (size_t k = 0; k < i; k++) unlink(keys[k].path);
 			return r;
 		}
 	}
@@ -166,7 +237,10 @@ int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_
 		if (fd < 0 || syncfs(fd) < 0) r = -errno;
 		if (fd >= 0) close(fd);
 	}
-	if (r < 0) *err = xasprintf("cannot make the key files under %s durable: %s", root, strerror(-r));
+	if (r < 0) {
+		*err = xasprintf("cannot make the key files under %s durable: %s", root, strerror(-r));
+		for (size_t k = 0; k < n; k++) unlink(keys[k].path);
+	}
 	return r;
 }
 

@@ -225,6 +225,13 @@ int store_get_cert(store_t *s, const char *serial, cert_record_t *out) {
 	return s->ops->get_cert(s, serial, out);
 }
 
+int store_list_key_paths(store_t *s, char ***out, size_t *n) {
+	*out = NULL;
+	*n = 0;
+	OP(s, list_key_paths);
+	return s->ops->list_key_paths(s, out, n);
+}
+
 int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n) {
 	*out = NULL;
 	*n = 0;

@@ -144,6 +144,7 @@ typedef struct store_ops {
 	int (*get_cert)(store_t *s, const char *serial, cert_record_t *out);
 	int (*list_certs)(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
 	int (*list_cert_states)(store_t *s, cert_state_t **out, size_t *n);
+	int (*list_key_paths)(store_t *s, char ***out, size_t *n);
 
 	int (*set_delivered)(store_t *s, const char *cvm_id, const char *serial);
 	int (*get_delivered)(store_t *s, const char *cvm_id, char **serial);
@@ -209,6 +210,9 @@ void cert_records_free(cert_record_t *v, size_t n);
  * Inactive, in one query (ordered by cvm_id): a pass's cost must not grow
  * by three queries per converged CVM. */
 STORE_MUST_CHECK int store_list_cert_states(store_t *s, cert_state_t **out, size_t *n);
+/* Every key file a certificate record names (caller frees each and the
+ * array): what the orphan sweep keeps. */
+STORE_MUST_CHECK int store_list_key_paths(store_t *s, char ***out, size_t *n);
 void cert_states_free(cert_state_t *v, size_t n);
 const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
 int cert_status_from_name(const char *s);      /* -1 if unknown */

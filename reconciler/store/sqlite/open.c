@@ -271,6 +271,7 @@ const store_ops_t sqlite_store_ops = {
 	.put_cert = sq_put_cert,
 	.get_cert = sq_get_cert,
 	.list_certs = sq_list_certs,
+	.list_key_paths = sq_list_key_paths,
 	.list_cert_states = sq_list_cert_states,
 	.set_delivered = sq_set_delivered,
 	.get_delivered = sq_get_delivered,
