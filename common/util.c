@@ -72,6 +72,10 @@ static void sb_grow(strbuf *sb, size_t extra) {
 	sb->cap = cap;
 }
 
+void sb_reserve(strbuf *sb, size_t n) {
+	if (n > sb->len) sb_grow(sb, n - sb->len);
+}
+
 void sb_addn(strbuf *sb, const char *s, size_t n) {
 	sb_grow(sb, n);
 	memcpy(sb->buf + sb->len, s, n);

@@ -21,6 +21,9 @@ void sb_addn(strbuf *sb, const char *s, size_t n);
 void sb_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_add_xml_escaped(strbuf *sb, const char *s);
 char *sb_take(strbuf *sb); /* returns the buffer ("" if empty), resets sb */
+/* Room for n bytes in all: a buffer that will hold a secret is sized once,
+ * so that growing it leaves no copy in freed memory. */
+void sb_reserve(strbuf *sb, size_t n);
 void sb_free(strbuf *sb);
 
 /* Allocation failure is not recoverable in a CLI: these abort with a message. */
