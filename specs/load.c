@@ -350,13 +350,20 @@ static int read_spec(const char *path, char **out, size_t *len, const char **kin
 	return -EAGAIN;
 }
 
+struct walk_ctx {
+	struct load *l;
+	const char *file;
+};
+
+static void walk_one(void *ctx, const ynode_t *root) {
+	struct walk_ctx *c = ctx;
+	walk_document(c->l, c->file, root);
+}
+
 static void load_text(struct load *l, const char *file, const char *buf, size_t len) {
-	yfile_t yf;
-	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
+	struct walk_ctx c = {l, file};
 	/* Documents before a syntax error still get their own checks. */
-	for (size_t i = 0; i < yf.n_docs; i++)
-		if (yf.docs[i].root) walk_document(l, file, yf.docs[i].root);
-	yaml_tree_free(&yf);
+	if (yaml_tree_parse_each(file, buf, len, walk_one, &c, l->d) < 0) l->incomplete = true;
 }
 
 static void load_file(struct load *l, const char *path) {

@@ -27,7 +27,23 @@ struct pstate {
 	size_t n_anchors, cap_anchors;
 	strmap_t anchor_index; /* name -> the latest anchor of that name */
 	size_t alias_nodes; /* expansion done by aliases in the current document */
+	/* yaml_tree_parse_each: each document is handed over, then freed */
+	void (*each)(void *ctx, const ynode_t *root);
+	void *ctx;
 };
+
+/* Frees every node allocated so far (f->all keeps its capacity). */
+static void free_nodes(yfile_t *f) {
+	for (size_t i = 0; i < f->n_all; i++) {
+		free(f->all[i]->value);
+		free(f->all[i]->tag);
+		free(f->all[i]->items);
+		if (f->all[i]->index) strmap_free(f->all[i]->index);
+		free(f->all[i]->index);
+		free(f->all[i]);
+	}
+	f->n_all = 0;
+}
 
 static void event_deletep(yaml_event_t *ev) { yaml_event_delete(ev); }
 #define _cleanup_event_ _cleanup_(event_deletep)
@@ -364,6 +380,12 @@ static int parse_stream(struct pstate *ps) {
 
 		if (root->kind == YN_SCALAR && root->is_null) root = NULL; /* empty document */
 		yfile_t *f = ps->out;
+		if (ps->each) {
+			/* Walked, then freed: memory is one document's, not the file's. */
+			if (root) ps->each(ps->ctx, root);
+			free_nodes(f);
+			continue;
+		}
 		ARRAY_RESERVE(f->docs, f->cap_docs, f->n_docs + 1);
 		f->docs[f->n_docs++] = (ydoc_t){root};
 	}
@@ -399,35 +421,41 @@ static void drop_boms(const char **buf, size_t *len, char **copy) {
 	*len = o;
 }
 
+static int parse(struct pstate *ps);
+
 int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d) {
 	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = out};
 	*out = (yfile_t){0};
-	if (!yaml_parser_initialize(&ps.parser)) {
-		diags_add(d, file, 0, 0, "", "out of memory while parsing");
+	return parse(&ps);
+}
+
+int yaml_tree_parse_each(const char *file, const char *buf, size_t len, void (*each)(void *ctx, const ynode_t *root),
+                         void *ctx, diags_t *d) {
+	yfile_t f = {0};
+	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = &f, .each = each, .ctx = ctx};
+	int r = parse(&ps);
+	yaml_tree_free(&f);
+	return r;
+}
+
+static int parse(struct pstate *ps) {
+	if (!yaml_parser_initialize(&ps->parser)) {
+		diags_add(ps->d, ps->file, 0, 0, "", "out of memory while parsing");
 		return -ENOMEM;
 	}
 	/* UTF-8 only: libyaml would otherwise also accept UTF-16 with a BOM. */
-	yaml_parser_set_encoding(&ps.parser, YAML_UTF8_ENCODING);
+	yaml_parser_set_encoding(&ps->parser, YAML_UTF8_ENCODING);
 	_cleanup_free_ char *copy = NULL;
-	drop_boms(&buf, &len, &copy);
-	ps.buf = buf;
-	ps.len = len;
-	yaml_parser_set_input_string(&ps.parser, (const unsigned char *)buf, len);
-	int r = parse_stream(&ps);
-	clear_anchors(&ps);
-	yaml_parser_delete(&ps.parser);
+	drop_boms(&ps->buf, &ps->len, &copy);
+	yaml_parser_set_input_string(&ps->parser, (const unsigned char *)ps->buf, ps->len);
+	int r = parse_stream(ps);
+	clear_anchors(ps);
+	yaml_parser_delete(&ps->parser);
 	return r < 0 ? -EINVAL : 0;
 }
 
 void yaml_tree_free(yfile_t *f) {
-	for (size_t i = 0; i < f->n_all; i++) {
-		free(f->all[i]->value);
-		free(f->all[i]->tag);
-		free(f->all[i]->items);
-		if (f->all[i]->index) strmap_free(f->all[i]->index);
-		free(f->all[i]->index);
-		free(f->all[i]);
-	}
+	free_nodes(f);
 	free(f->all);
 	free(f->docs);
 	*f = (yfile_t){0};
