@@ -120,10 +120,18 @@ int usage_error(const char *cmd, const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (log_get_format() == LOG_JSON) {
+		log_error("%s%s%s", cmd ? cmd : "", cmd ? ": " : "", msg);
+		return EXIT_INVALID;
+	}
+	/* The message quotes arguments: no raw terminal escapes. */
+	strbuf sb = {0};
+	sb_add_escaped(&sb, msg, strlen(msg));
 	if (cmd)
-		fprintf(stderr, "cvmctl %s: %s (see 'cvmctl %s --help')\n", cmd, msg, cmd);
+		fprintf(stderr, "cvmctl %s: %s (see 'cvmctl %s --help')\n", cmd, sb.buf, cmd);
 	else
-		fprintf(stderr, "cvmctl: %s\n", msg);
+		fprintf(stderr, "cvmctl: %s\n", sb.buf);
+	sb_free(&sb);
 	return EXIT_INVALID;
 }
 

@@ -57,4 +57,13 @@ test_expect_success '--lock-timeout beyond what the lock can wait: usage error (
 	cvmctl --lock-timeout 24d list >/dev/null
 '
 
+test_expect_success '--log-format json: a usage error is a JSON object too; as text an argument is escaped' '
+	test_expect_code 3 cvmctl --log-format json validate --bogus 2>err &&
+	jq -e ".level == \"error\" and (.msg | test(\"unknown or incomplete flag\"))" err &&
+	esc=$(printf "x\033[31m") &&
+	test_expect_code 3 cvmctl validate "$esc" 2>err &&
+	grep -F "unexpected argument '"'"'x\x1b[31m'"'"'" err &&
+	test_must_fail grep -q "$esc" err
+'
+
 test_done
