@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -313,17 +312,36 @@ int manager_shares_write(const char *share_dir, const char *id, const prov_file_
 	return 0;
 }
 
-static __thread int rm_errno; /* nftw passes no user pointer */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void)st;
-	(void)ftw;
-	int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
-	if (r < 0 && errno != ENOENT) {
-		rm_errno = errno;
-		return 1;
+/* Removes name under dfd and everything below it, through descriptors:
+ * each directory opened with O_NOFOLLOW from its parent's descriptor, so
+ * that a directory the hypervisor's user swaps for a symlink mid-removal
+ * is unlinked as a link, never followed (we may be root). */
+static int rm_at(int dfd, const char *name, int depth) {
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) return 0;
+		if (errno != ENOTDIR && errno != ELOOP) return -errno;
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	}
-	return 0;
+	if (depth > 16) {
+		close(fd);
+		return -ELOOP;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+		r = rm_at(dirfd(d), de->d_name, depth + 1);
+	}
+	closedir(d);
+	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) r = -errno;
+	return r;
 }
 
 int manager_shares_remove(const char *share_dir, const char *id, char **err) {
@@ -332,17 +350,15 @@ int manager_shares_remove(const char *share_dir, const char *id, char **err) {
 		return -EINVAL;
 	}
 	_cleanup_free_ char *top = manager_share_path(share_dir, id, NULL);
-	struct stat st;
-	if (lstat(top, &st) < 0) {
+	_cleanup_close_ int root = open(share_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
 		if (errno == ENOENT) return 0;
 		int r = -errno;
 		*err = xasprintf("cannot remove %s: %s", top, strerror(-r));
 		return r;
 	}
-	rm_errno = 0;
-	int r = nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (r != 0) {
-		r = r > 0 ? -rm_errno : -errno;
+	int r = rm_at(root, id, 0);
+	if (r < 0) {
 		*err = xasprintf("cannot remove %s: %s", top, strerror(-r));
 		return r;
 	}

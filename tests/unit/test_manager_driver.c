@@ -754,6 +754,16 @@ static void test_shares_no_symlink_swap(void **state) {
 	assert_int_equal(manager_shares_write(root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e4), -EPERM);
 	assert_non_null(strstr(e4, "writable by nobody else"));
 	assert_int_equal(chmod(root, 0711), 0);
+
+	/* Removal unlinks a swapped-in symlink; it never follows it. */
+	_cleanup_free_ char *keep = xasprintf("%s/keep", elsewhere), *e5 = NULL;
+	f = fopen(keep, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(symlink(elsewhere, certs), 0);
+	assert_int_equal(manager_shares_remove(root, id, &e5), 0);
+	assert_false(exists(root, id, ""));
+	assert_int_equal(access(keep, F_OK), 0);
 }
 
 /* The sentence carries libvirt's own words, not "no error" (the error is
