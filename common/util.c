@@ -221,13 +221,14 @@ void json_escape(const char *s, char *out, size_t outsz) {
 int parse_duration(const char *s, int64_t *out) {
 	if (!s || !*s) return -EINVAL;
 	int64_t total = 0;
+	bool too_long = false; /* reported after the syntax is known to be right */
 	const char *p = s;
 	while (*p) {
 		if (*p < '0' || *p > '9') return -EINVAL;
 		int64_t v = 0;
 		while (*p >= '0' && *p <= '9') {
-			v = v * 10 + (*p - '0');
-			if (v > DURATION_MAX_S) return -EINVAL; /* keeps v * mul below below */
+			/* bounded before it is multiplied: never wraps */
+			if (v <= DURATION_MAX_S) v = v * 10 + (*p - '0');
 			p++;
 		}
 		int64_t mul;
@@ -239,11 +240,14 @@ int parse_duration(const char *s, int64_t *out) {
 		default: return -EINVAL;
 		}
 		p++;
-		/* v <= DURATION_MAX_S and mul <= 86400: the product fits, and
-		 * the sum is checked before it is made. */
-		if (v * mul > DURATION_MAX_S - total) return -EINVAL;
-		total += v * mul;
+		/* v <= 10 * DURATION_MAX_S + 9 and mul <= 86400: the product
+		 * fits, and the sum is checked before it is made. */
+		if (too_long || v > DURATION_MAX_S || v * mul > DURATION_MAX_S - total)
+			too_long = true;
+		else
+			total += v * mul;
 	}
+	if (too_long) return -ERANGE;
 	*out = total;
 	return 0;
 }

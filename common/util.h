@@ -68,8 +68,8 @@ const char *shown(shown_t *b, const char *s);
 
 /* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m"),
  * at most DURATION_MAX_S (100 years of 365 days): every sum of a duration
- * and a time in seconds fits an int64. Returns 0 and seconds in *out, or
- * -EINVAL (also above the maximum). */
+ * and a time in seconds fits an int64. Returns 0 and seconds in *out,
+ * -EINVAL for what is not a duration, -ERANGE above the maximum. */
 #define DURATION_MAX_S ((int64_t)100 * 365 * 86400)
 int parse_duration(const char *s, int64_t *out);
 /* Formats seconds back as the shortest run ("30d", "1h30m"). */

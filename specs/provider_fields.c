@@ -5,6 +5,7 @@
  * settings JSON the backend is opened with. A backend setting added to its
  * table is checked here with no change to specs/. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,12 @@ static json_t *walk_value(struct backend_walk *b, const field_def_t *f, const yn
 		_cleanup_free_ char *s = NULL;
 		int64_t secs;
 		if (!get_string(w, v, path, true, &s)) return NULL;
-		if (parse_duration(s, &secs) < 0) {
+		int pr = parse_duration(s, &secs);
+		if (pr == -ERANGE) {
+			walk_err(w, v, path, "'%s' is longer than the maximum of 100 years (36500d)", shown(&(shown_t){0}, s));
+			return NULL;
+		}
+		if (pr < 0) {
 			walk_err(w, v, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", shown(&(shown_t){0}, s));
 			return NULL;
 		}

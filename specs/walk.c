@@ -2,6 +2,7 @@
  * every mistake reported at the node it is about. The walk never stops at
  * the first problem: a document with three mistakes yields three lines.
  * Providers are walked in provider.c, against their backend's schema. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,10 @@ static void walk_duration(struct walk *w, const ynode_t *certs, const char *key,
 	_cleanup_free_ char *path = path_join("spec.certificates", key);
 	_cleanup_free_ char *v = NULL;
 	if (!get_string(w, n, path, true, &v)) return;
-	if (parse_duration(v, out) < 0)
+	int r = parse_duration(v, out);
+	if (r == -ERANGE)
+		walk_err(w, n, path, "'%s' is longer than the maximum of 100 years (36500d)", shown(&(shown_t){0}, v));
+	else if (r < 0)
 		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", shown(&(shown_t){0}, v));
 }
 

@@ -122,11 +122,12 @@ static int run(int argc, char **argv) {
 			G.installation = v;
 		} else if (is_flag(a, "--lock-timeout")) {
 			int64_t d;
-			if (!(v = flag_value(argc, argv, &i, "--lock-timeout")) || parse_duration(v, &d) < 0)
+			int pr = (v = flag_value(argc, argv, &i, "--lock-timeout")) ? parse_duration(v, &d) : -EINVAL;
+			if (pr < 0 && pr != -ERANGE)
 				return usage_error(NULL, "--lock-timeout needs a duration such as 30s or 2m");
 			/* The lock waits in milliseconds held in an int: a longer
 			 * wait would wrap to a short one and give up early. */
-			if (d > LOCK_TIMEOUT_MAX_S)
+			if (pr == -ERANGE || d > LOCK_TIMEOUT_MAX_S)
 				return usage_error(NULL, "--lock-timeout %s is longer than the maximum of 24d", v);
 			G.lock_timeout_ms = (int)(d * 1000);
 		} else if (is_flag(a, "--log-format")) {

@@ -53,7 +53,8 @@ test_expect_success 'a reader that stops early: no message' '
 test_expect_success '--lock-timeout beyond what the lock can wait: usage error (exit 3)' '
 	test_expect_code 3 cvmctl --lock-timeout 4294968s list 2>err &&
 	grep "longer than the maximum of 24d" err &&
-	test_expect_code 3 cvmctl --lock-timeout 999999999999d list &&
+	test_expect_code 3 cvmctl --lock-timeout 999999999999d list 2>err &&
+	grep "longer than the maximum of 24d" err &&
 	cvmctl --lock-timeout 24d list >/dev/null
 '
 

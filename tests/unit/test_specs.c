@@ -686,6 +686,25 @@ static void test_relative_paths_refused(void **state) {
 	assert_null(strstr(out, "spec.initrd"));
 }
 
+
+/* Durations are bounded (100 years): every sum with a time fits, and a
+ * run of digits that would overflow is an error, not a wrapped value. */
+static void test_duration_bounds(void **state) {
+	(void)state;
+	int64_t v;
+	assert_int_equal(parse_duration("36500d", &v), 0);
+	assert_int_equal(v, DURATION_MAX_S);
+	assert_int_equal(parse_duration("36500d1s", &v), -ERANGE);
+	assert_int_equal(parse_duration("99999999999999999999999s", &v), -ERANGE);
+	assert_int_equal(parse_duration("106751991167300d", &v), -ERANGE); /* * 86400 wraps an int64 */
+	assert_int_equal(parse_duration("99999999999999999999999x", &v), -EINVAL);
+	assert_int_equal(parse_duration("36499d86400s", &v), 0);
+	const char *doc = LAB_OK "---\n" CVM_HEAD "metadata: {name: box}\n"
+	                  "spec: {flavor: manager, certificates: {validity: 106751991167300d, renewBefore: 1d}}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	assert_has_line(out, "spec.certificates.validity: '106751991167300d' is longer than the maximum of 100 years (36500d)");
+}
+
 static void test_file_names_escaped(void **state) {
 	(void)state;
 	diags_t d = {0};
@@ -926,6 +945,7 @@ int main(void) {
 		cmocka_unit_test(test_seam_is_closed),   cmocka_unit_test(test_nul_and_controls),
 		cmocka_unit_test(test_bom),              cmocka_unit_test(test_long_values_cut),
 		cmocka_unit_test(test_file_names_escaped), cmocka_unit_test(test_relative_paths_refused),
+		cmocka_unit_test(test_duration_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
