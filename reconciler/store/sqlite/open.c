@@ -19,6 +19,13 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
+/* *err = msg (malloc'ed), replacing an earlier one; returns r. */
+static int set_err(char **err, int r, char *msg) {
+	free(*err);
+	*err = msg;
+	return r;
+}
+
 /* What only a state makes: a CA, or keys. Beside a missing or empty
  * database they mean that the state was lost, not that none was made. */
 static const char *state_leftovers(const char *dir) {
@@ -45,15 +52,12 @@ static int check_state_file(const char *path, off_t *size, char **err) {
 	if (fd < 0) {
 		if (errno == ENOENT) return 0;
 		int r = -errno;
-		free(*err), *err = r == -ELOOP ? xasprintf("%s is a symbolic link: refusing to follow it", path)
-		                   : xasprintf("cannot open %s: %s", path, strerror(-r));
-		return r == -ELOOP ? -EPERM : r;
+		if (r == -ELOOP) return set_err(err, -EPERM, xasprintf("%s is a symbolic link: refusing to follow it", path));
+		return set_err(err, r, xasprintf("cannot open %s: %s", path, strerror(-r)));
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		free(*err), *err = xasprintf("%s is not a regular file", path);
-		return -EPERM;
-	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return set_err(err, -EPERM, xasprintf("%s is not a regular file", path));
 	*size = st.st_size;
 	return trust_fd(fd, path, 0600, err);
 }
@@ -67,8 +71,7 @@ static int check_keys_in(int dfd, const char *path, int depth, size_t *tightened
 	if (!d) {
 		int r = -errno;
 		close(dfd);
-		free(*err), *err = xasprintf("cannot read %s: %s", path, strerror(-r));
-		return r;
+		return set_err(err, r, xasprintf("cannot read %s: %s", path, strerror(-r)));
 	}
 	struct dirent *de;
 	uid_t me = geteuid();
@@ -88,17 +91,16 @@ static int check_keys_in(int dfd, const char *path, int depth, size_t *tightened
 			if ((r = check_keys_in(sub, p, 1, tightened, err)) < 0) return r;
 			continue;
 		}
-		if (!S_ISREG(st.st_mode)) {
-			free(*err), *err = xasprintf("%s is %s, not a key file: refusing to trust %s", p,
-			                             S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file", path);
-			return -EPERM;
-		}
+		if (!S_ISREG(st.st_mode))
+			return set_err(err, -EPERM,
+			               xasprintf("%s is %s, not a key file: refusing to trust %s", p,
+			                         S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file", path));
 		if (st.st_uid != me) {
 			/* trust_fd words it: the same sentence for every path */
 			_cleanup_close_ int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			if (fd >= 0) return trust_fd(fd, p, 0600, err);
-			free(*err), *err = xasprintf("%s is owned by uid %u, not by us: refusing to trust it", p, (unsigned)st.st_uid);
-			return -EPERM;
+			return set_err(err, -EPERM,
+			               xasprintf("%s is owned by uid %u, not by us: refusing to trust it", p, (unsigned)st.st_uid));
 		}
 		if (st.st_mode & 0177) {
 			/* our directory, 0700: nobody else can swap the name */
@@ -141,11 +143,12 @@ int sqlite_check_dir(const char *dir, const char *installation, char **err) {
 	}
 	const char *left;
 	if (db_size <= 0 && !installation && (left = state_leftovers(dir))) {
-		free(*err), *err = xasprintf("%s/state.db is %s, but %s/%s is there: the state was lost or damaged, and a new one "
-		                 "would not know the CVMs made under it. Restore state.db from a backup, or start a "
-		                 "new state that adopts them with --installation-id ID (the id in their markers)",
-		                 dir, db_size < 0 ? "missing" : "empty", dir, left);
-		return -EUCLEAN;
+		return set_err(err, -EUCLEAN,
+		               xasprintf("%s/state.db is %s, but %s/%s is there: the state was lost or damaged, and a new "
+		                         "one would not know the CVMs made under it. Restore state.db from a backup, or "
+		                         "start a new state that adopts them with --installation-id ID (the id in their "
+		                         "markers)",
+		                         dir, db_size < 0 ? "missing" : "empty", dir, left));
 	}
 	return 0;
 }
