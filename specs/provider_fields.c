@@ -193,7 +193,8 @@ static json_t *walk_value(struct backend_walk *b, const field_def_t *f, const yn
 			return NULL;
 		}
 		if (pr < 0) {
-			walk_err(w, v, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", shown(&(shown_t){0}, s));
+			walk_err(w, v, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)",
+			         shown(&(shown_t){0}, s));
 			return NULL;
 		}
 		if (!in_bounds(w, f, v, path, secs)) return NULL;

@@ -87,7 +87,8 @@ static void walk_duration(struct walk *w, const ynode_t *certs, const char *key,
 	if (r == -ERANGE)
 		walk_err(w, n, path, "'%s' is longer than the maximum of 100 years (36500d)", shown(&(shown_t){0}, v));
 	else if (r < 0)
-		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", shown(&(shown_t){0}, v));
+		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)",
+		         shown(&(shown_t){0}, v));
 }
 
 /* vcpus and memoryGiB, defaulted and checked by the flavor's backend. */
@@ -145,7 +146,8 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 		_cleanup_free_ char *lvl = NULL;
 		if ((v = map_get(n, "logLevel")) && get_string(w, v, "spec.agent.logLevel", true, &lvl) &&
 		    agent_log_level_from_name(lvl, &c->agent.log_level) < 0)
-			walk_err(w, v, "spec.agent.logLevel", "unknown log level '%s' (expected debug, info, warn or error)", shown(&(shown_t){0}, lvl));
+			walk_err(w, v, "spec.agent.logLevel", "unknown log level '%s' (expected debug, info, warn or error)",
+			         shown(&(shown_t){0}, lvl));
 		if ((v = map_get(n, "port")) && get_int(w, v, "spec.agent.port", &c->agent.port) &&
 		    (c->agent.port < 1 || c->agent.port > 65535))
 			walk_err(w, v, "spec.agent.port", "port %d is outside 1..65535", c->agent.port);

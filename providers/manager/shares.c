@@ -193,8 +193,10 @@ static int open_private_dir(int dfd, const char *path, const char *name, const m
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		*err = r == -ELOOP || r == -ENOTDIR ? xasprintf("share directory %s is not a directory (a symlink?): refusing it", path)
-		                                    : xasprintf("cannot open share directory %s: %s", path, strerror(-r));
+		if (r == -ELOOP || r == -ENOTDIR)
+			*err = xasprintf("share directory %s is not a directory (a symlink?): refusing it", path);
+		else
+			*err = xasprintf("cannot open share directory %s: %s", path, strerror(-r));
 		return r == -ELOOP ? -ENOTDIR : r;
 	}
 	struct stat st;
