@@ -170,16 +170,26 @@ static size_t sweep_dir(const char *dir, const char *rel, const strmap_t *named,
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
-		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
-		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-		if (S_ISDIR(st.st_mode)) {
-			if (keys && depth == 0) removed += sweep_dir(p, de->d_name, named, 1, keys);
+		/* The entry's type from readdir where the file system gives it:
+		 * a pass over many keys costs no stat each. */
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR) {
+			if (!keys || depth != 0) continue;
+			_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+			removed += sweep_dir(p, de->d_name, named, 1, keys);
 			continue;
 		}
-		if (!S_ISREG(st.st_mode)) continue;
-		_cleanup_free_ char *tail = rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		bool orphan = is_temp_name(de->d_name) || (keys && has_suffix(de->d_name, ".key") && !strmap_get(named, tail));
+		if (type != DT_REG) continue;
+		bool orphan = is_temp_name(de->d_name);
+		if (!orphan && keys && has_suffix(de->d_name, ".key")) {
+			_cleanup_free_ char *tail = rel ? xasprintf("%s/%s", rel, de->d_name) : NULL;
+			orphan = !strmap_get(named, tail ? tail : de->d_name);
+		}
 		if (orphan && unlinkat(dirfd(d), de->d_name, 0) == 0) removed++;
 	}
 	return removed;
