@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,6 +17,7 @@ void log_setup(enum log_level min, enum log_format fmt) {
 }
 
 enum log_level log_get_level(void) { return min_level; }
+enum log_format log_get_format(void) { return format; }
 
 static const char *level_name[] = {"debug", "info", "warn", "error"};
 
@@ -35,9 +37,45 @@ void log_msg(enum log_level lvl, const char *fmt, ...) {
 		char esc[8192];
 		json_escape(msg, esc, sizeof esc);
 		fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts, level_name[lvl], esc);
-	} else if (lvl == LOG_INFO) {
-		fprintf(stderr, "%s\n", msg);
 	} else {
-		fprintf(stderr, "cvmctl: %s: %s\n", level_name[lvl], msg);
+		/* Paths and names come from outside: no raw terminal escapes. */
+		strbuf sb = {0};
+		sb_add_escaped(&sb, msg, strlen(msg));
+		if (lvl == LOG_INFO)
+			fprintf(stderr, "%s\n", sb.buf);
+		else
+			fprintf(stderr, "cvmctl: %s: %s\n", level_name[lvl], sb.buf);
+		sb_free(&sb);
 	}
+}
+
+static void json_field(strbuf *sb, const char *name, const char *v) {
+	size_t n = strlen(v);
+	char *esc = xmalloc(6 * n + 8);
+	json_escape(v, esc, 6 * n + 8);
+	sb_addf(sb, ",\"%s\":\"%s\"", name, esc);
+	free(esc);
+}
+
+void log_diag(enum log_level lvl, const char *file, int line, int col, const char *field, const char *msg) {
+	if (lvl < min_level) return;
+	if (format != LOG_JSON) {
+		log_msg(lvl, "%s:%d:%d: %s%s%s", file, line, col, field && *field ? field : "", field && *field ? ": " : "",
+		        msg);
+		return;
+	}
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	strbuf sb = {0};
+	sb_addf(&sb, "{\"time\":\"%s\",\"level\":\"%s\"", ts, level_name[lvl]);
+	json_field(&sb, "file", file ? file : "");
+	if (line > 0) sb_addf(&sb, ",\"line\":%d,\"column\":%d", line, col);
+	json_field(&sb, "field", field ? field : "");
+	json_field(&sb, "msg", msg);
+	sb_add(&sb, "}\n");
+	fputs(sb.buf, stderr);
+	sb_free(&sb);
 }

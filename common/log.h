@@ -11,7 +11,12 @@ enum log_format { LOG_TEXT, LOG_JSON };
 
 void log_setup(enum log_level min, enum log_format fmt);
 enum log_level log_get_level(void);
+enum log_format log_get_format(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One diagnostic about a place in a file: under json, an object with
+ * file, line, column, field and msg; as text, "file:line:col: field: msg". */
+void log_diag(enum log_level lvl, const char *file, int line, int col, const char *field, const char *msg);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -21,6 +21,7 @@ typedef enum field_type {
 	FT_STRINGS,  /* a list of strings */
 	FT_DURATION, /* "30s", "1m30s"; stored as integer seconds */
 	FT_OBJECT,   /* a mapping with fields of its own */
+	FT_PATH,     /* a file or directory: a string that must be an absolute path */
 } field_type_t;
 
 /* What changing a Provider field does to the CVMs already on that provider. */
@@ -39,7 +40,7 @@ typedef struct field_def {
 	const struct field_def *fields; /* FT_OBJECT: its own fields */
 	int min, max;                   /* FT_INT / FT_DURATION bounds, checked when min < max */
 	const char *const *values;      /* FT_STRING: the allowed values (NULL-terminated), or NULL */
-	/* An offline check of one string (FT_STRING, or each FT_STRINGS item):
+	/* An offline check of one string (FT_STRING, FT_PATH, or each FT_STRINGS item):
 	 * NULL when fine, else a malloc'ed message. Opens no file or socket. */
 	char *(*check)(const char *value);
 	const char *doc; /* one line, for the reference and `cvmctl explain` */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +72,10 @@ static void sb_grow(strbuf *sb, size_t extra) {
 	sb->cap = cap;
 }
 
+void sb_reserve(strbuf *sb, size_t n) {
+	if (n > sb->len) sb_grow(sb, n - sb->len);
+}
+
 void sb_addn(strbuf *sb, const char *s, size_t n) {
 	sb_grow(sb, n);
 	memcpy(sb->buf + sb->len, s, n);
@@ -118,21 +124,96 @@ void sb_free(strbuf *sb) {
 	sb->len = sb->cap = 0;
 }
 
+size_t utf8_seq(const unsigned char *s, size_t n) {
+	if (n == 0) return 0;
+	unsigned c = s[0];
+	if (c < 0x80) return 1;
+	size_t len;
+	unsigned cp, min;
+	if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
+	else return 0;
+	if (n < len) return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80) return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+	return len;
+}
+
+/* C0 controls, DEL, and C1 controls (U+0080-U+009F: two bytes, 0xc2 0x80-0x9f). */
+static bool is_c1(const unsigned char *s, size_t len) { return len == 2 && s[0] == 0xc2 && s[1] < 0xa0; }
+
+bool text_control_at(const char *s, size_t n, size_t *at) {
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq(u + i, n - i);
+		if (u[i] < 0x20 || u[i] == 0x7f || (l && is_c1(u + i, l))) {
+			*at = i;
+			return true;
+		}
+		i += l ? l : 1;
+	}
+	return false;
+}
+
+void sb_add_escaped(strbuf *sb, const char *s, size_t n) {
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq(u + i, n - i);
+		if (u[i] == '\n') sb_add(sb, "\\n");
+		else if (u[i] == '\t') sb_add(sb, "\\t");
+		else if (!l || u[i] < 0x20 || u[i] == 0x7f) sb_addf(sb, "\\x%02x", u[i]);
+		else if (is_c1(u + i, l)) sb_addf(sb, "\\u%04x", u[i + 1]);
+		else sb_addn(sb, s + i, l);
+		i += l ? l : 1;
+	}
+	if (!sb->buf) sb_add(sb, "");
+}
+
+const char *shown(shown_t *b, const char *s) {
+	if (!s) s = "";
+	size_t n = 0, chars = 0, len = strlen(s);
+	while (n < len && chars < SHOWN_MAX) {
+		size_t l = utf8_seq((const unsigned char *)s + n, len - n);
+		n += l ? l : 1;
+		chars++;
+	}
+	strbuf sb = {0};
+	sb_add_escaped(&sb, s, n);
+	if (n < len) sb_add(&sb, "...");
+	snprintf(b->s, sizeof b->s, "%s", sb.buf);
+	sb_free(&sb);
+	return b->s;
+}
+
 void json_escape(const char *s, char *out, size_t outsz) {
-	size_t o = 0;
-	for (; *s && o + 7 < outsz; s++) {
-		unsigned char c = (unsigned char)*s;
+	size_t o = 0, n = strlen(s);
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n && o + 7 < outsz;) {
+		unsigned char c = u[i];
+		size_t l = utf8_seq(u + i, n - i);
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
 		} else if (c == '\n') {
 			out[o++] = '\\';
 			out[o++] = 'n';
-		} else if (c < 0x20) {
+		} else if (c < 0x20 || c == 0x7f) {
 			o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", c);
+		} else if (!l) {
+			/* not UTF-8: the JSON stays valid */
+			o += (size_t)snprintf(out + o, outsz - o, "\\ufffd");
+		} else if (is_c1(u + i, l)) {
+			o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", u[i + 1]);
 		} else {
-			out[o++] = (char)c;
+			if (o + l + 1 >= outsz) break;
+			memcpy(out + o, s + i, l);
+			o += l;
 		}
+		i += l ? l : 1;
 	}
 	out[o] = 0;
 }
@@ -140,13 +221,14 @@ void json_escape(const char *s, char *out, size_t outsz) {
 int parse_duration(const char *s, int64_t *out) {
 	if (!s || !*s) return -EINVAL;
 	int64_t total = 0;
+	bool too_long = false; /* reported after the syntax is known to be right */
 	const char *p = s;
 	while (*p) {
 		if (*p < '0' || *p > '9') return -EINVAL;
 		int64_t v = 0;
 		while (*p >= '0' && *p <= '9') {
-			v = v * 10 + (*p - '0');
-			if (v > 100000000) return -EINVAL; /* about 3 years in seconds * 1000 */
+			/* bounded before it is multiplied: never wraps */
+			if (v <= DURATION_MAX_S) v = v * 10 + (*p - '0');
 			p++;
 		}
 		int64_t mul;
@@ -158,9 +240,14 @@ int parse_duration(const char *s, int64_t *out) {
 		default: return -EINVAL;
 		}
 		p++;
-		total += v * mul;
-		if (total > (int64_t)100 * 365 * 86400) return -EINVAL;
+		/* v <= 10 * DURATION_MAX_S + 9 and mul <= 86400: the product
+		 * fits, and the sum is checked before it is made. */
+		if (too_long || v > DURATION_MAX_S || v * mul > DURATION_MAX_S - total)
+			too_long = true;
+		else
+			total += v * mul;
 	}
+	if (too_long) return -ERANGE;
 	*out = total;
 	return 0;
 }
@@ -347,6 +434,17 @@ void crash_point(const char *name) {
 	int n = want[nl] == ':' ? atoi(want + nl + 1) : 1;
 	/* Workers reach the same point concurrently: count atomically. */
 	if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) >= n) {
+		/* CVMCTL_CRASH_SIGNAL=SEGV: crash as a bug would (core dump
+		 * rules apply), saying whether a dump is allowed. */
+		const char *sig = getenv("CVMCTL_CRASH_SIGNAL");
+		if (sig && !strcmp(sig, "SEGV")) {
+			struct rlimit rl = {0};
+			getrlimit(RLIMIT_CORE, &rl);
+			fprintf(stderr, "cvmctl: crash point %s reached, raising SIGSEGV (dumpable %d, core limit %llu)\n", name,
+			        prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), (unsigned long long)rl.rlim_cur);
+			signal(SIGSEGV, SIG_DFL);
+			raise(SIGSEGV);
+		}
 		fprintf(stderr, "cvmctl: crash point %s reached, killing myself\n", name);
 		kill(getpid(), SIGKILL);
 	}

@@ -21,6 +21,9 @@ void sb_addn(strbuf *sb, const char *s, size_t n);
 void sb_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_add_xml_escaped(strbuf *sb, const char *s);
 char *sb_take(strbuf *sb); /* returns the buffer ("" if empty), resets sb */
+/* Room for n bytes in all: a buffer that will hold a secret is sized once,
+ * so that growing it leaves no copy in freed memory. */
+void sb_reserve(strbuf *sb, size_t n);
 void sb_free(strbuf *sb);
 
 /* Allocation failure is not recoverable in a CLI: these abort with a message. */
@@ -42,11 +45,32 @@ static inline bool streq_or_empty(const char *a, const char *b) {
 }
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Escapes s for a JSON string body into out (truncating safely). */
+/* Escapes s for a JSON string body into out (truncating safely): control
+ * characters (C0, DEL, C1) as \uXXXX, bytes that are not UTF-8 as U+FFFD. */
 void json_escape(const char *s, char *out, size_t outsz);
 
-/* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m").
- * Returns 0 and seconds in *out, or -EINVAL. */
+/* The length of the valid UTF-8 sequence at s (1-4), 0 if none. */
+size_t utf8_seq(const unsigned char *s, size_t n);
+/* Whether s (n bytes, NULs included) holds a control character: C0 (NUL,
+ * tab and newline too), DEL or C1 (U+0080-U+009F). *at is its offset. */
+bool text_control_at(const char *s, size_t n, size_t *at);
+/* Adds s (n bytes) with control characters and bytes that are not UTF-8
+ * escaped (\n, \t, \x1b, \u0085): safe on a terminal. */
+void sb_add_escaped(strbuf *sb, const char *s, size_t n);
+
+/* A value as a message shows it: at most SHOWN_MAX characters, escaped as
+ * sb_add_escaped does, "..." when cut. A 1 MB value is not echoed. */
+#define SHOWN_MAX 40
+typedef struct shown {
+	char s[SHOWN_MAX * 6 + 8]; /* \u0085 is the longest escape */
+} shown_t;
+const char *shown(shown_t *b, const char *s);
+
+/* Durations: integer+unit runs, units s m h d ("720h", "30d", "1h30m"),
+ * at most DURATION_MAX_S (100 years of 365 days): every sum of a duration
+ * and a time in seconds fits an int64. Returns 0 and seconds in *out,
+ * -EINVAL for what is not a duration, -ERANGE above the maximum. */
+#define DURATION_MAX_S ((int64_t)100 * 365 * 86400)
 int parse_duration(const char *s, int64_t *out);
 /* Formats seconds back as the shortest run ("30d", "1h30m"). */
 void format_duration(int64_t secs, char *out, size_t outsz);

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/cleanup.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "pki/pki.h"
 
@@ -83,10 +84,18 @@ static int read_key_bio(BIO *bio, const char *name, EVP_PKEY **out, char **err) 
 	return 0;
 }
 
-static int read_key_file(const char *path, EVP_PKEY **out, char **err) {
-	_cleanup_(BIO_freep) BIO *bio = NULL;
-	int r = open_file(path, &bio, err);
-	return r < 0 ? r : read_key_bio(bio, path, out, err);
+/* ca.key of our own state: through read_secret_file (O_NOFOLLOW, fstat of
+ * the descriptor: ours and 0600), parsed from memory that is wiped. */
+static int read_ca_key(const char *path, EVP_PKEY **out, char **err) {
+	char *pem = NULL;
+	size_t len = 0;
+	int r = read_secret_file(path, &pem, &len, err);
+	if (r < 0) return r;
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	r = bio ? read_key_bio(bio, path, out, err) : pki_set_err(err, -ENOMEM, "cannot read %s", path);
+	BIO_free(bio);
+	free_secret_n(pem, len);
+	return r;
 }
 
 /* Every certificate in PEM text, in order; at least one. */
@@ -137,12 +146,7 @@ static int ca_new(const char *dir, X509 *cert, EVP_PKEY *key, char *cert_pem, pk
 static int prepare_dir(const char *dir, char **err) {
 	int r = mkdir_p(dir, 0700);
 	if (r < 0) return pki_set_err(err, r, "cannot create %s: %s", dir, strerror(-r));
-	struct stat st;
-	if (stat(dir, &st) < 0) return pki_set_err(err, -errno, "cannot stat %s: %s", dir, strerror(errno));
-	if (st.st_mode & 077)
-		return pki_set_err(err, -EPERM, "%s is open to group or others (mode %03o); run 'chmod 700 %s'", dir,
-		                   (unsigned)(st.st_mode & 0777), dir);
-	return 0;
+	return trust_dir(dir, false, err);
 }
 
 /* Serialises creation and import in one directory (two concurrent inits
@@ -341,18 +345,18 @@ int pki_ca_load(const char *dir, pki_ca_t **out, char **err) {
 			                   dir);
 		return pki_set_err(err, r, "no CA in %s: %s", dir, strerror(-r));
 	}
-	if (stat(key_path, &st) < 0)
+	/* The directory first: another user's ca/ is refused whatever it holds. */
+	int r = trust_dir(dir, false, err);
+	if (r < 0) return r;
+	if (lstat(key_path, &st) < 0)
 		return pki_set_err(err, -errno, "%s has a CA certificate but its key %s is unreadable: %s", dir, key_path,
 		                   strerror(errno));
-	if (st.st_mode & 077)
-		return pki_set_err(err, -EPERM, "%s is readable by group or others (mode %03o); run 'chmod 600 %s'",
-		                   key_path, (unsigned)(st.st_mode & 0777), key_path);
 
 	_cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
-	int r = read_certs(cert_path, &certs, err);
+	r = read_certs(cert_path, &certs, err);
 	if (r < 0) return r;
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-	r = read_key_file(key_path, &key, err);
+	r = read_ca_key(key_path, &key, err);
 	if (r < 0) return r;
 	X509 *x = sk_X509_value(certs, 0);
 	if (X509_check_private_key(x, key) != 1)

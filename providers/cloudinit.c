@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/trust.h"
 #include "common/util.h"
 #include "providers/cloudinit.h"
 
@@ -355,7 +356,7 @@ static void add_file_b64(strbuf *sb, const char *path, const char *mode, const c
 	        "    encoding: b64\n"
 	        "    content: '%s'\n",
 	        path, mode, b64);
-	free(b64);
+	free_secret(b64); /* it may be a private key */
 }
 
 /* Our own text as a literal block: it must start with a non-blank line and
@@ -389,6 +390,17 @@ int cloudinit_render(const cloudinit_params_t *p, char **out, size_t *len, char 
 	r = check_params(p, err);
 	if (r < 0) return r;
 	items_of(p, it);
+	r = cloudinit_render_refresher(p->cloud, &script, &script_len);
+	if (r < 0) {
+		*err = xstrdup("cloud-init: cannot render the refresher");
+		return r;
+	}
+	/* Sized once: the document holds the key (base64), and a buffer that
+	 * grew would leave copies of it behind in freed memory. */
+	size_t need = 4096 + 2 * script_len + 2 * strlen(refresher_unit);
+	for (size_t i = 0; i < N_ITEMS; i++)
+		if (it[i].data) need += (it[i].len + 2) / 3 * 4 + 256;
+	sb_reserve(&sb, need);
 
 	sb_addf(&sb,
 	        "#cloud-config\n"
@@ -401,12 +413,6 @@ int cloudinit_render(const cloudinit_params_t *p, char **out, size_t *len, char 
 	for (size_t i = 0; i < N_ITEMS; i++)
 		if (it[i].data) add_file_b64(&sb, it[i].path, it[i].mode, it[i].data, it[i].len);
 
-	r = cloudinit_render_refresher(p->cloud, &script, &script_len);
-	if (r < 0) {
-		sb_free(&sb);
-		*err = xstrdup("cloud-init: cannot render the refresher");
-		return r;
-	}
 	add_file_text(&sb, REFRESHER_PATH, "0755", script);
 	free(script);
 	add_file_text(&sb, "/etc/systemd/system/" REFRESHER_UNIT, "0644", refresher_unit);
@@ -420,7 +426,7 @@ int cloudinit_render(const cloudinit_params_t *p, char **out, size_t *len, char 
 	if (sb.len > max) {
 		*err = xasprintf("cloud-init: the user data of CVM %s is %zu bytes, over %s's limit of %zu",
 		                 p->cvm_name, sb.len, cloud_name(p->cloud), max);
-		sb_free(&sb);
+		free_secret_n(sb.buf, sb.cap);
 		return -E2BIG;
 	}
 	*len = sb.len;
@@ -438,13 +444,17 @@ int cloudinit_render_delivery(const cloudinit_params_t *p, char **out, size_t *l
 	if (r < 0) return r;
 	items_of(p, it);
 
+	size_t need = 64;
+	for (size_t i = 0; i < N_ITEMS; i++)
+		if (it[i].data) need += (it[i].len + 2) / 3 * 4 + 64;
+	sb_reserve(&sb, need); /* sized once: see cloudinit_render */
 	sb_add(&sb, "cvmctl-delivery 1\n");
 	for (size_t i = 0; i < N_ITEMS; i++) {
 		char *b64;
 		if (!it[i].data) continue;
 		b64 = cloudinit_base64(it[i].data, it[i].len);
 		sb_addf(&sb, "%s%s%s\n", it[i].name, *b64 ? " " : "", b64);
-		free(b64);
+		free_secret(b64);
 	}
 
 	/* Azure carries the document base64-encoded. */
@@ -452,7 +462,7 @@ int cloudinit_render_delivery(const cloudinit_params_t *p, char **out, size_t *l
 	if (size > (p->cloud == CLOUD_GCP ? CLOUDINIT_GCP_VALUE_MAX : CLOUDINIT_AZURE_USERDATA_MAX)) {
 		*err = xasprintf("cloud-init: the delivery document of CVM %s is %zu bytes, over %s's limit",
 		                 p->cvm_name, size, cloud_name(p->cloud));
-		sb_free(&sb);
+		free_secret_n(sb.buf, sb.cap);
 		return -E2BIG;
 	}
 	*len = sb.len;

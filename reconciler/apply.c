@@ -103,6 +103,13 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 
 	pass_timings_t *tm = &p->timings;
 	int64_t t = mono_ns();
+	/* What an interrupted or failed pass left: keys no record names, temp files. */
+	int swept = certs_sweep_orphans(p->store);
+	if (swept > 0)
+		log_info("removed %d file%s an earlier pass left in %s/keys or %s/ca (keys no certificate record names, "
+		         "temporary files)", swept, swept == 1 ? "" : "s", store_dir(p->store), store_dir(p->store));
+	else if (swept < 0)
+		log_warn("cannot look for files an earlier pass left: %s", store_errmsg(p->store));
 	/* The CA, created with the default key type on first use. */
 	if (creates_anything(pl) && certs_open_ca(p->store, true, &x.ca, &x.ca_err) < 0) log_error("%s", x.ca_err);
 
@@ -110,12 +117,16 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 		/* Nothing was submitted; every job with work to do failed. */
 		for (size_t k = 0; k < x.n_jobs; k++)
 			sum->failed += jobs[k].a->kind != ACT_NOOP && jobs[k].a->kind != ACT_UNKNOWN;
+		sum->errors++;
 		goto out;
 	}
 	timing_lap(&t, &tm->intents_ns);
 	steps_run(&x, false);
 	timing_lap(&t, &tm->remote_ns);
-	if (outcomes_record(&x) < 0) goto out;
+	if (outcomes_record(&x) < 0) {
+		sum->errors++;
+		goto out;
+	}
 	timing_lap(&t, &tm->outcome_ns);
 
 	/* Certificates: renewals and publication, then the CRL. */
@@ -130,6 +141,8 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	if (sum->failed || sum->unknown) code = exit_merge(code, EXIT_FAILED);
 	if (pl->refused) code = exit_merge(code, EXIT_REFUSED);
 out:
+	/* Whatever failed says so in the summary. */
+	if (code == EXIT_FAILED && !sum->failed && !sum->unknown && !sum->errors) sum->errors++;
 	jobs_free(jobs, x.n_jobs);
 	pki_ca_free(x.ca);
 	free(x.ca_err);

@@ -11,6 +11,10 @@
 
 typedef struct apply_summary {
 	size_t created, adopted, started, updated, replaced, deleted, failed, unknown, refused, noop;
+	/* failures of the pass itself, not of one CVM (the state could not
+	 * be written): the summary line names them, so that it never reads
+	 * "0 failed" beside exit 1 */
+	size_t errors;
 } apply_summary_t;
 
 #define APPLY_STATS_MAX_BACKENDS 8

@@ -9,7 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "common/cleanup.h"
+#include "common/strmap.h"
+#include "common/trust.h"
 #include "common/util.h"
 
 char *certs_ca_dir(store_t *st) { return xasprintf("%s/ca", store_dir(st)); }
@@ -99,22 +103,23 @@ char *certs_key_path(store_t *st, const char *id, const char *serial) {
 	return xasprintf("%s/keys/%s.%s.key", store_dir(st), id, serial);
 }
 
-/* A directory for keys: 0700, and not open to group or others even if it
- * existed before (a key's name and contents would be visible there). */
-static int key_dir(const char *dir) {
+/* A directory for keys: 0700 and ours (trust_dir: one of ours that is too
+ * open is tightened, anybody else's is refused; never a symlink). */
+static int key_dir(const char *dir, char **err) {
 	int r = mkdir_p(dir, 0700);
-	if (r < 0) return r;
-	struct stat sb;
-	if (stat(dir, &sb) < 0) return -errno;
-	return sb.st_mode & 077 ? -EPERM : 0;
+	if (r < 0) {
+		*err = xasprintf("cannot create the key directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	return trust_dir(dir, false, err);
 }
 
-static int write_key_nosync(const char *path, const char *pem, bool sync_it) {
+static int write_key_nosync(const char *root, const char *path, const char *pem, bool sync_it, char **err) {
 	_cleanup_free_ char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (!slash) return -EINVAL;
 	*slash = 0;
-	int r = key_dir(dir);
+	int r = strcmp(dir, root) ? key_dir(dir, err) : 0; /* the root was checked once */
 	if (r < 0) return r;
 	/* A key file's name is its certificate's fresh random serial: it never
 	 * exists yet, and nobody reads it before the record naming it commits,
@@ -137,17 +142,92 @@ static int write_key_nosync(const char *path, const char *pem, bool sync_it) {
 	return r;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
+
+static bool is_temp_name(const char *name) { return strstr(name, ".tmp.") != NULL; }
+
+static bool has_suffix(const char *s, const char *suf) {
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* A key file by its place under keys/: "ID.SERIAL.key", or "ID/SERIAL.key"
+ * for the per-CVM directories older states made. Not by full path: a
+ * record written with --state-dir ./st names the same file as one
+ * written with /abs/st. NULL when the path has no such tail. */
+static char *key_tail(const char *path, int depth) {
+	const char *end = path + strlen(path), *p = end;
+	for (int seen = 0; p > path; p--)
+		if (p[-1] == '/' && seen++ == depth) break;
+	return p > path || depth == 0 ? xstrdup(p) : NULL;
+}
+
+/* One directory of the sweep; depth 0 may hold the per-CVM directories. */
+static size_t sweep_dir(const char *dir, const char *rel, const strmap_t *named, int depth, bool keys) {
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	if (!d) return 0;
+	size_t removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+		/* The entry's type from readdir where the file system gives it:
+		 * a pass over many keys costs no stat each. */
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR) {
+			if (!keys || depth != 0) continue;
+			_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+			removed += sweep_dir(p, de->d_name, named, 1, keys);
+			continue;
+		}
+		if (type != DT_REG) continue;
+		bool orphan = is_temp_name(de->d_name);
+		if (!orphan && keys && has_suffix(de->d_name, ".key")) {
+			_cleanup_free_ char *tail = rel ? xasprintf("%s/%s", rel, de->d_name) : NULL;
+			orphan = !strmap_get(named, tail ? tail : de->d_name);
+		}
+		if (orphan && unlinkat(dirfd(d), de->d_name, 0) == 0) removed++;
+	}
+	return removed;
+}
+
+int certs_sweep_orphans(store_t *st) {
+	char **paths = NULL;
+	size_t n = 0;
+	int r = store_list_key_paths(st, &paths, &n);
+	if (r < 0) return r;
+	/* Both tails of every named key: kept if either matches. */
+	strmap_t named = {0};
+	char **tails = xcalloc(2 * n + 1, sizeof *tails);
+	strmap_reserve(&named, 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		for (int depth = 0; depth < 2; depth++)
+			if ((tails[2 * i + depth] = key_tail(paths[i], depth))) strmap_add(&named, tails[2 * i + depth], i);
+		free(paths[i]);
+	}
+	free(paths);
+	_cleanup_free_ char *keys = xasprintf("%s/keys", store_dir(st)), *ca = xasprintf("%s/ca", store_dir(st));
+	size_t removed = sweep_dir(keys, NULL, &named, 0, true) + sweep_dir(ca, NULL, &named, 0, false);
+	strmap_free(&named);
+	for (size_t i = 0; i < 2 * n; i++) free(tails[i]);
+	free(tails);
+	return (int)removed;
+}
+
 int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_t how, char **err) {
 	if (n == 0) return 0;
 	_cleanup_free_ char *root = xasprintf("%s/keys", store_dir(st));
-	int r = key_dir(root);
-	if (r < 0) {
-		*err = xasprintf("cannot create the key directory %s: %s", root, strerror(-r));
-		return r;
-	}
+	int r = key_dir(root, err);
+	if (r < 0) return r;
 	for (size_t i = 0; i < n; i++) {
-		if ((r = write_key_nosync(keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH)) < 0) {
-			*err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
+		if ((r = write_key_nosync(root, keys[i].path, keys[i].pem, how == CERTS_SYNC_EACH, err)) < 0) {
+			if (!*err) *err = xasprintf("cannot write the key file %s: %s", keys[i].path, strerror(-r));
+			/* The caller fails them all: none may stay without a record. */
+			for (size_t k = 0; k < i; k++) unlink(keys[k].path);
 			return r;
 		}
 	}
@@ -167,7 +247,10 @@ int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_
 		if (fd < 0 || syncfs(fd) < 0) r = -errno;
 		if (fd >= 0) close(fd);
 	}
-	if (r < 0) *err = xasprintf("cannot make the key files under %s durable: %s", root, strerror(-r));
+	if (r < 0) {
+		*err = xasprintf("cannot make the key files under %s durable: %s", root, strerror(-r));
+		for (size_t k = 0; k < n; k++) unlink(keys[k].path);
+	}
 	return r;
 }
 
@@ -354,9 +437,9 @@ int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err) {
 	return certs_publish_crl(st, ca, now, err);
 }
 
-int certs_read_key(const cert_record_t *c, char **key_pem) {
+int certs_read_key(const cert_record_t *c, char **key_pem, char **err) {
 	if (!c->key_path) return -ENOENT;
-	return read_file(c->key_path, key_pem, NULL);
+	return read_secret_file(c->key_path, key_pem, NULL, err);
 }
 
 char *certs_delivered_serial(store_t *st, const char *id) {

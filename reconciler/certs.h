@@ -59,6 +59,14 @@ typedef enum certs_sync {
 /* Writes each key file (0600, directories 0700, never open to others) and
  * makes them all durable before returning. */
 int certs_write_keys(store_t *st, const certs_key_t *keys, size_t n, certs_sync_t how, char **err);
+/* Removes what an interrupted or failed pass left in keys/ and ca/: key
+ * files no certificate record names (a key is written before the record
+ * that names it commits, so a full disk or a kill between them leaves
+ * one), and temporary files of atomic writes. Under the writer lock.
+ * Returns how many files went, or a negative errno (the sweep is
+ * best-effort: a failure is logged by the caller, and changes nothing). */
+int certs_sweep_orphans(store_t *st);
+
 /* Records a minted certificate whose key is at key_path (in the caller's
  * transaction); a default one supersedes the CVM's previous default. */
 int certs_record(store_t *st, const char *id, const pki_issued_t *is, const char *key_path, bool is_default,
@@ -81,8 +89,9 @@ STORE_MUST_CHECK int certs_publish_crl(store_t *st, pki_ca_t *ca, int64_t now, c
 /* Re-signs it if missing or past half its life. */
 STORE_MUST_CHECK int certs_refresh_crl(store_t *st, pki_ca_t *ca, int64_t now, char **err);
 
-/* Reads a certificate's key file (caller wipes and frees). */
-int certs_read_key(const cert_record_t *c, char **key_pem);
+/* Reads a certificate's key file through read_secret_file (O_NOFOLLOW, ours,
+ * 0600); the caller frees it with free_secret. */
+int certs_read_key(const cert_record_t *c, char **key_pem, char **err);
 
 /* The serial delivered into a CVM last (NULL if unknown); and recording it. */
 char *certs_delivered_serial(store_t *st, const char *id);

@@ -6,6 +6,7 @@
 
 #include "common/cleanup.h"
 #include "common/defaults.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "reconciler/certs.h"
 
@@ -32,17 +33,10 @@ char *render_agent_environment(const char *flavor, const char *id, const char *l
 	return sb_take(&sb);
 }
 
-static void wipe_free(char *s) {
-	if (!s) return;
-	/* key material does not linger in freed heap */
-	memset(s, 0, strlen(s));
-	free(s);
-}
-
 void shipment_free(shipment_t *s) {
 	free(s->environment);
 	free(s->cert_pem);
-	wipe_free(s->key_pem);
+	free_secret(s->key_pem); /* key material does not linger in freed heap */
 	free(s->ca_pem);
 	free(s->labels);
 	json_decref(s->spec);
@@ -74,9 +68,10 @@ int shipment_build(shipment_t *s, store_t *st, const char *installation, const c
 	cert_record_t c = {0};
 	int rc = certs_current_default(st, r->id, &c);
 	if (rc == 0) {
-		int kr = certs_read_key(&c, &s->key_pem);
+		_cleanup_free_ char *why = NULL;
+		int kr = certs_read_key(&c, &s->key_pem, &why);
 		if (kr < 0) {
-			*err = xasprintf("cannot read the key of certificate %s: %s", c.serial, strerror(-kr));
+			*err = xasprintf("cannot read the key of certificate %s: %s", c.serial, why ? why : strerror(-kr));
 			cert_record_free(&c);
 			shipment_free(s);
 			return kr;

@@ -344,6 +344,12 @@ static void write_create_keys(apply_ctx_t *x) {
 	free(err);
 }
 
+static void drop_unrecorded_key(job_t *j) {
+	if (!j->key_written) return;
+	unlink(j->key_path);
+	j->key_written = false;
+}
+
 /* Takes every remote step away from a job that failed before any. */
 static void cancel_remote(job_t *j) {
 	j->do_remove = j->do_create = j->do_start = j->do_update = false;
@@ -381,8 +387,14 @@ int intents_record(apply_ctx_t *x) {
 	if (store_commit(p->store) < 0) {
 		log_error("cannot record the intents: %s", store_errmsg(p->store));
 		store_rollback(p->store);
+		/* No record names the keys just written: they go now (the next
+		 * pass's sweep is for a kill, which leaves no chance). */
+		for (size_t k = 0; k < x->n_jobs; k++) drop_unrecorded_key(&x->jobs[k]);
 		return -EIO;
 	}
+	/* A job whose intent write failed has a key no record names. */
+	for (size_t k = 0; k < x->n_jobs; k++)
+		if (x->jobs[k].rc < 0) drop_unrecorded_key(&x->jobs[k]);
 	crash_point("after-intent-commit");
 	return 0;
 }
@@ -419,6 +431,7 @@ int intent_replace_local(apply_ctx_t *x, job_t *j, char **err) {
 		free(*err);
 		*err = xasprintf("cannot record the create intent: %s", store_errmsg(st));
 		store_rollback(st);
+		if (j->need_cert) unlink(j->key_path); /* no record names it */
 		goto restore;
 	}
 	crash_point("after-intent-commit");

@@ -71,6 +71,7 @@ int rotation_renew_local(apply_ctx_t *x, job_t *j, char **err) {
 		free(*err);
 		*err = xasprintf("cannot record the renewed certificate: %s", store_errmsg(st));
 		store_rollback(st);
+		unlink(j->key_path); /* no record names it */
 		return r < 0 ? r : -EIO;
 	}
 	crash_point("after-renew-commit");

@@ -100,6 +100,8 @@ if [ "$want_test" = 1 ]; then
 	have_cmd bc || need bc
 	# tests/bench/scale.sh reads peak RSS with GNU time (/usr/bin/time -f %M).
 	[ -x /usr/bin/time ] || need time
+	# tests/bench/loader.sh's baseline: libyaml through Python's yaml module.
+	python3 -c 'import yaml; yaml.CSafeLoader' 2>/dev/null || need python3-yaml
 	have_cmd shellcheck || need shellcheck
 	have_cmd timeout || need coreutils
 	# The GCE emulator's tests: curl drives it from the shell (and

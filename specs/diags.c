@@ -7,6 +7,7 @@
 
 #include "common/array.h"
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "specs/spec.h"
 
@@ -48,18 +49,34 @@ char *diags_format(const diags_t *d) {
 	sb_add(&sb, "");
 	for (size_t i = 0; i < d->n; i++) {
 		const diag_t *g = order[i];
-		sb_add(&sb, g->file);
+		/* A file name or value with an escape sequence in it must not
+		 * drive the terminal that shows the message. */
+		sb_add_escaped(&sb, g->file, strlen(g->file));
 		if (g->line > 0) sb_addf(&sb, ":%d:%d", g->line, g->col);
 		sb_add(&sb, ": ");
-		if (g->field && *g->field) sb_addf(&sb, "%s: ", g->field);
-		sb_addf(&sb, "%s\n", g->msg);
+		if (g->field && *g->field) {
+			sb_add_escaped(&sb, g->field, strlen(g->field));
+			sb_add(&sb, ": ");
+		}
+		sb_add_escaped(&sb, g->msg, strlen(g->msg));
+		sb_add(&sb, "\n");
 	}
 	return sb_take(&sb);
 }
 
+/* Under --log-format json, one object per diagnostic, in the same order:
+ * {"time", "level": "error", "file", "line", "column", "field", "msg"}. */
 void diags_print(const diags_t *d) {
-	_cleanup_free_ char *text = diags_format(d);
-	fputs(text, stderr);
+	if (log_get_format() != LOG_JSON) {
+		_cleanup_free_ char *text = diags_format(d);
+		fputs(text, stderr);
+		return;
+	}
+	_cleanup_free_ const diag_t **order = xcalloc(d->n ? d->n : 1, sizeof *order);
+	for (size_t i = 0; i < d->n; i++) order[i] = &d->v[i];
+	qsort(order, d->n, sizeof *order, diag_cmp);
+	for (size_t i = 0; i < d->n; i++)
+		log_diag(LOG_ERROR, order[i]->file, order[i]->line, order[i]->col, order[i]->field, order[i]->msg);
 }
 
 void diags_free(diags_t *d) {

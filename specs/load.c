@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/array.h"
@@ -21,6 +23,8 @@
  * generator) would only cost memory and parse time. */
 #define SPEC_BYTES_DEFAULT ((size_t)16 << 20)
 #define SPEC_BYTES_ENV "CVMCTL_MAX_SPEC_BYTES"
+/* Reads of a file that keeps changing before the load gives up on it. */
+#define SPEC_READ_TRIES 3
 
 /* Files and directories are told apart by (device, inode), not by path:
  * "-f spec -f ./spec", a symlink to the same tree, or a symlink loop
@@ -228,7 +232,7 @@ static void collect(const char *path, struct filelist *fl, diags_t *d) {
 	if (!filelist_enter_dir(fl, path, &st)) return;
 	struct foundlist sub = {0};
 	collect_dir(path, 0, fl, &sub, d);
-	qsort(sub.v, sub.n, sizeof *sub.v, cmp_found);
+	if (sub.n) qsort(sub.v, sub.n, sizeof *sub.v, cmp_found); /* NULL for an empty tree */
 	/* The paths move to fl. */
 	for (size_t i = 0; i < sub.n; i++) filelist_add(fl, sub.v[i].path, &sub.v[i].st);
 	free(sub.v);
@@ -265,10 +269,38 @@ static int read_stdin(char **out, size_t *len, size_t cap) {
 	return 0;
 }
 
+#ifdef CVM_TEST_HOOKS
+extern char **environ;
+/* CVMCTL_TEST_AFTER_SPEC_READ=CMD (test builds only): `sh -c CMD sh PATH`
+ * runs after each read of a spec file and before the check that it did not
+ * change, so that a test can rewrite the file at the worst moment. */
+static void test_after_read(const char *path) {
+	const char *cmd = getenv("CVMCTL_TEST_AFTER_SPEC_READ");
+	if (!cmd || !*cmd) return;
+	char *argv[] = {"sh", "-c", (char *)cmd, "sh", (char *)path, NULL};
+	pid_t pid;
+	int st = 0;
+	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) == 0) waitpid(pid, &st, 0);
+}
+#else
+static void test_after_read(const char *path) { (void)path; }
+#endif
+
+/* The same file with the same content, as far as the inode tells: a
+ * rewrite changes the size, mtime or ctime (ctime cannot be set back), a
+ * rename over the path changes the inode. */
+static bool same_file(const struct stat *a, const struct stat *b) {
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 /* Reads a spec through one descriptor. O_NONBLOCK: if the path became a
  * FIFO since it was listed, the open does not wait for a writer, and fstat
- * says what it is before anything is read: then *kind names it. */
-static int read_spec(const char *path, char **out, size_t *len, const char **kind, size_t cap) {
+ * says what it is before anything is read: then *kind names it. *stable
+ * says whether the file was the same before and after the read (fstat of
+ * the descriptor) and the path still names it (stat). */
+static int read_spec_once(const char *path, char **out, size_t *len, const char **kind, size_t cap, bool *stable) {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) return -errno;
 	struct stat st;
@@ -295,18 +327,43 @@ static int read_spec(const char *path, char **out, size_t *len, const char **kin
 		sb_free(&sb);
 		return -EFBIG;
 	}
+	test_after_read(path);
+	struct stat after, named;
+	*stable = fstat(fd, &after) == 0 && stat(path, &named) == 0 && same_file(&st, &after) &&
+	          same_file(&st, &named) && (uintmax_t)after.st_size == sb.len;
 	*len = sb.len;
 	*out = sb_take(&sb);
 	return 0;
 }
 
+/* A file that changed while it was read (an editor or a checkout writing
+ * it) is read again: what was read may be half of it, and the missing half
+ * would be planned as deletions. -EAGAIN if it never held still. */
+static int read_spec(const char *path, char **out, size_t *len, const char **kind, size_t cap) {
+	for (int i = 0; i < SPEC_READ_TRIES; i++) {
+		bool stable = false;
+		int r = read_spec_once(path, out, len, kind, cap, &stable);
+		if (r < 0 || stable) return r;
+		free(*out);
+		*out = NULL;
+	}
+	return -EAGAIN;
+}
+
+struct walk_ctx {
+	struct load *l;
+	const char *file;
+};
+
+static void walk_one(void *ctx, const ynode_t *root) {
+	struct walk_ctx *c = ctx;
+	walk_document(c->l, c->file, root);
+}
+
 static void load_text(struct load *l, const char *file, const char *buf, size_t len) {
-	yfile_t yf;
-	if (yaml_tree_parse(file, buf, len, &yf, l->d) < 0) l->incomplete = true;
+	struct walk_ctx c = {l, file};
 	/* Documents before a syntax error still get their own checks. */
-	for (size_t i = 0; i < yf.n_docs; i++)
-		if (yf.docs[i].root) walk_document(l, file, yf.docs[i].root);
-	yaml_tree_free(&yf);
+	if (yaml_tree_parse_each(file, buf, len, walk_one, &c, l->d) < 0) l->incomplete = true;
 }
 
 static void load_file(struct load *l, const char *path) {
@@ -323,6 +380,12 @@ static void load_file(struct load *l, const char *path) {
 	                          : read_stdin(&buf, &len, l->max_bytes);
 	if (kind) {
 		diags_add(l->d, file, 0, 0, "", "%s, not a regular file", kind);
+		l->incomplete = true;
+		return;
+	}
+	if (r == -EAGAIN) {
+		diags_add(l->d, file, 0, 0, "", "changed while it was being read, %d times: not loaded (a tree that will not "
+		          "hold still is not planned against; retry when it is written)", SPEC_READ_TRIES);
 		l->incomplete = true;
 		return;
 	}

@@ -60,14 +60,14 @@ static const char **known_names(const spec_schemas_t *s, const backend_schema_t 
 static bool get_number(struct walk *w, const ynode_t *n, const char *path, double *out) {
 	if (!scalar_ok(w, n, path, "a number")) return false;
 	if (n->quoted) {
-		walk_err(w, n, path, "expected a number, got the string \"%s\"", n->value);
+		walk_err(w, n, path, "expected a number, got the string \"%s\"", shown(&(shown_t){0}, n->value));
 		return false;
 	}
 	char *end = NULL;
 	errno = 0;
 	double x = strtod(n->value, &end);
 	if (!*n->value || *end || errno || !isfinite(x)) {
-		walk_err(w, n, path, "expected a number, got '%s'", n->value);
+		walk_err(w, n, path, "expected a number, got '%s'", shown(&(shown_t){0}, n->value));
 		return false;
 	}
 	*out = x;
@@ -79,7 +79,7 @@ static void walk_shared(struct walk *w, const char *name, const ynode_t *v, prov
 	if (!strcmp(name, "controlPlaneURL")) {
 		get_string(w, v, path, true, &p->control_plane_url);
 	} else if (!strcmp(name, "controlPlaneCAFile")) {
-		get_string(w, v, path, true, &p->control_plane_ca_file);
+		get_path(w, v, path, &p->control_plane_ca_file);
 	} else if (!strcmp(name, "concurrency")) {
 		int c;
 		if (!get_int(w, v, path, &c)) return;
@@ -110,7 +110,7 @@ static void walk_type(struct walk *w, const ynode_t *spec, provider_spec_t *p) {
 	p->type = p->backend ? p->backend->flavor : NULL;
 	if (!p->backend) {
 		_cleanup_free_ char *known = schema_names_expected(w->l->schemas);
-		walk_err(w, tn, "spec.type", "unknown provider type '%s' (expected %s)", t, known);
+		walk_err(w, tn, "spec.type", "unknown provider type '%s' (expected %s)", shown(&(shown_t){0}, t), known);
 	}
 }
 
@@ -131,7 +131,7 @@ static void walk_key(struct backend_walk *bw, const ynode_t *k, const ynode_t *v
 	} else if ((other = owner_elsewhere(schemas, p->backend, name))) {
 		/* Without a known type there is no telling whether it belongs. */
 		if (p->backend)
-			walk_err(w, k, path, "field '%s' is not valid for %s %s provider", name,
+			walk_err(w, k, path, "field '%s' is not valid for %s %s provider", shown(&(shown_t){0}, name),
 			         flavor_article(p->backend->flavor), p->backend->flavor);
 	} else if (in_list(secret_names, name, true)) {
 		const char *use = p->backend ? p->backend->secret_file_field : NULL;

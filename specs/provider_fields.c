@@ -5,6 +5,7 @@
  * settings JSON the backend is opened with. A backend setting added to its
  * table is checked here with no change to specs/. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static bool string_checked(struct walk *w, const field_def_t *f, const ynode_t *
 		for (size_t i = 0; f->values[i] && !ok; i++) ok = !strcmp(f->values[i], v);
 		if (!ok) {
 			_cleanup_free_ char *noun = noun_of(f), *allowed = values_text(f->values);
-			walk_err(w, n, path, "unknown %s '%s' (expected %s)", noun, v, allowed);
+			walk_err(w, n, path, "unknown %s '%s' (expected %s)", noun, shown(&(shown_t){0}, v), allowed);
 			return false;
 		}
 	}
@@ -105,7 +106,7 @@ static json_t *walk_strings(struct backend_walk *b, const field_def_t *f, const 
 		for (size_t j = 0; j < json_array_size(arr) && !dup; j++)
 			dup = !strcmp(json_string_value(json_array_get(arr, j)), s);
 		if (dup)
-			walk_err(w, it, ipath, "%s '%s' is listed twice", noun, s);
+			walk_err(w, it, ipath, "%s '%s' is listed twice", noun, shown(&(shown_t){0}, s));
 		else
 			json_array_append_new(arr, json_string(s));
 	}
@@ -168,6 +169,11 @@ static json_t *walk_value(struct backend_walk *b, const field_def_t *f, const yn
 		if (!get_string(w, v, path, true, &s) || !string_checked(w, f, v, path, s)) return NULL;
 		return json_string(s);
 	}
+	case FT_PATH: {
+		_cleanup_free_ char *s = NULL;
+		if (!get_path(w, v, path, &s) || !string_checked(w, f, v, path, s)) return NULL;
+		return json_string(s);
+	}
 	case FT_BOOL: {
 		bool x;
 		return get_bool(w, v, path, &x) ? json_boolean(x) : NULL;
@@ -181,8 +187,14 @@ static json_t *walk_value(struct backend_walk *b, const field_def_t *f, const yn
 		_cleanup_free_ char *s = NULL;
 		int64_t secs;
 		if (!get_string(w, v, path, true, &s)) return NULL;
-		if (parse_duration(s, &secs) < 0) {
-			walk_err(w, v, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", s);
+		int pr = parse_duration(s, &secs);
+		if (pr == -ERANGE) {
+			walk_err(w, v, path, "'%s' is longer than the maximum of 100 years (36500d)", shown(&(shown_t){0}, s));
+			return NULL;
+		}
+		if (pr < 0) {
+			walk_err(w, v, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)",
+			         shown(&(shown_t){0}, s));
 			return NULL;
 		}
 		if (!in_bounds(w, f, v, path, secs)) return NULL;

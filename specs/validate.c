@@ -73,7 +73,7 @@ static void resolve_provider(struct load *l, struct set_index *ix, size_t ci) {
 		 * false alarm here; the parse error is reported already. */
 		if (!l->incomplete)
 			diags_add(l->d, x->provider.file, x->provider.line, x->provider.col, "spec.provider",
-			          "provider '%s' is not defined", c->provider);
+			          "provider '%s' is not defined", shown(&(shown_t){0}, c->provider));
 		return;
 	}
 

@@ -2,6 +2,7 @@
  * every mistake reported at the node it is about. The walk never stops at
  * the first problem: a document with three mistakes yields three lines.
  * Providers are walked in provider.c, against their backend's schema. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ bool get_name(struct walk *w, const ynode_t *meta, char **out, srcpos_t *pos) {
 	if (!rfc1035_label(*out)) {
 		walk_err(w, n, "metadata.name",
 		    "'%s' is not a valid name: 1-63 lower-case letters, digits or '-', starting with a letter and not ending with '-' (RFC 1035)",
-		    *out);
+		    shown(&(shown_t){0}, *out));
 		return false;
 	}
 	return true;
@@ -58,7 +59,7 @@ static void walk_labels(struct walk *w, const ynode_t *labels, cvm_spec_t *c) {
 		    strspn(ks, "abcdefghijklmnopqrstuvwxyz0123456789-_") != kl) {
 			walk_err(w, k, path,
 			    "'%s' is not a valid label key: 1-63 lower-case letters, digits, '-' or '_', starting with a letter",
-			    ks);
+			    shown(&(shown_t){0}, ks));
 			continue;
 		}
 		_cleanup_free_ char *value = NULL;
@@ -66,7 +67,7 @@ static void walk_labels(struct walk *w, const ynode_t *labels, cvm_spec_t *c) {
 		size_t vl = strlen(value);
 		if (vl > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-_") != vl) {
 			walk_err(w, v, path, "'%s' is not a valid label value: up to 63 lower-case letters, digits, '-' or '_'",
-			    value);
+			    shown(&(shown_t){0}, value));
 			continue;
 		}
 		c->labels = xrealloc(c->labels, (c->n_labels + 1) * sizeof *c->labels);
@@ -82,8 +83,12 @@ static void walk_duration(struct walk *w, const ynode_t *certs, const char *key,
 	_cleanup_free_ char *path = path_join("spec.certificates", key);
 	_cleanup_free_ char *v = NULL;
 	if (!get_string(w, n, path, true, &v)) return;
-	if (parse_duration(v, out) < 0)
-		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)", v);
+	int r = parse_duration(v, out);
+	if (r == -ERANGE)
+		walk_err(w, n, path, "'%s' is longer than the maximum of 100 years (36500d)", shown(&(shown_t){0}, v));
+	else if (r < 0)
+		walk_err(w, n, path, "'%s' is not a duration (integer+unit runs, units s m h d: 720h, 30d, 1h30m)",
+		         shown(&(shown_t){0}, v));
 }
 
 /* vcpus and memoryGiB, defaulted and checked by the flavor's backend. */
@@ -120,7 +125,7 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 			c->flavor = c->backend ? c->backend->flavor : NULL;
 			if (!c->backend) {
 				_cleanup_free_ char *known = schema_names_expected(w->l->schemas);
-				walk_err(w, n, "spec.flavor", "unknown flavor '%s' (expected %s)", f, known);
+				walk_err(w, n, "spec.flavor", "unknown flavor '%s' (expected %s)", shown(&(shown_t){0}, f), known);
 			}
 		}
 	}
@@ -141,14 +146,15 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 		_cleanup_free_ char *lvl = NULL;
 		if ((v = map_get(n, "logLevel")) && get_string(w, v, "spec.agent.logLevel", true, &lvl) &&
 		    agent_log_level_from_name(lvl, &c->agent.log_level) < 0)
-			walk_err(w, v, "spec.agent.logLevel", "unknown log level '%s' (expected debug, info, warn or error)", lvl);
+			walk_err(w, v, "spec.agent.logLevel", "unknown log level '%s' (expected debug, info, warn or error)",
+			         shown(&(shown_t){0}, lvl));
 		if ((v = map_get(n, "port")) && get_int(w, v, "spec.agent.port", &c->agent.port) &&
 		    (c->agent.port < 1 || c->agent.port > 65535))
 			walk_err(w, v, "spec.agent.port", "port %d is outside 1..65535", c->agent.port);
 		if ((v = map_get(n, "controlPlaneURL")))
 			get_string(w, v, "spec.agent.controlPlaneURL", true, &c->agent.control_plane_url);
 		if ((v = map_get(n, "controlPlaneCAFile")))
-			get_string(w, v, "spec.agent.controlPlaneCAFile", true, &c->agent.control_plane_ca_file);
+			get_path(w, v, "spec.agent.controlPlaneCAFile", &c->agent.control_plane_ca_file);
 	}
 
 	c->certs.validity_s = CVM_DEFAULT_CERT_VALIDITY_S;
@@ -181,7 +187,7 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 			if (!strcmp(st, "inactive"))
 				c->active = false;
 			else if (strcmp(st, "active"))
-				walk_err(w, n, "spec.state", "unknown state '%s' (expected active or inactive)", st);
+				walk_err(w, n, "spec.state", "unknown state '%s' (expected active or inactive)", shown(&(shown_t){0}, st));
 		}
 	}
 }
@@ -226,7 +232,7 @@ void walk_document(struct load *l, const char *file, const ynode_t *root) {
 	} else {
 		_cleanup_free_ char *v = NULL;
 		if (get_string(&w, n, "apiVersion", true, &v) && strcmp(v, API_VERSION))
-			walk_err(&w, n, "apiVersion", "unknown apiVersion '%s' (expected %s)", v, API_VERSION);
+			walk_err(&w, n, "apiVersion", "unknown apiVersion '%s' (expected %s)", shown(&(shown_t){0}, v), API_VERSION);
 	}
 
 	bool is_cvm;
@@ -241,7 +247,7 @@ void walk_document(struct load *l, const char *file, const ynode_t *root) {
 		} else if (!strcmp(v, "Provider")) {
 			is_cvm = false;
 		} else {
-			walk_err(&w, n, "kind", "unknown kind '%s' (expected Provider or CVM)", v);
+			walk_err(&w, n, "kind", "unknown kind '%s' (expected Provider or CVM)", shown(&(shown_t){0}, v));
 			return;
 		}
 	}

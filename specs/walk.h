@@ -22,6 +22,8 @@ char *path_join(const char *parent, const char *key);
 const char *describe(const ynode_t *n);
 
 bool get_string(struct walk *w, const ynode_t *n, const char *path, bool nonempty, char **out);
+/* A string that must be an absolute path (see walk_util.c for why). */
+bool get_path(struct walk *w, const ynode_t *n, const char *path, char **out);
 bool get_int(struct walk *w, const ynode_t *n, const char *path, int *out);
 bool get_bool(struct walk *w, const ynode_t *n, const char *path, bool *out);
 /* A plain (untagged) scalar; reports a tag or a non-scalar. */

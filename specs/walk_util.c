@@ -24,8 +24,30 @@ void walk_err(struct walk *w, const ynode_t *n, const char *path, const char *fm
 
 srcpos_t walk_pos(struct walk *w, const ynode_t *n) { return (srcpos_t){w->file, n->line, n->col}; }
 
+/* A key in a path is shown as a value is (shown(): short, escaped): a
+ * label key of a megabyte does not make a field name of a megabyte. */
 char *path_join(const char *parent, const char *key) {
-	return *parent ? xasprintf("%s.%s", parent, key) : xstrdup(key);
+	shown_t k;
+	return *parent ? xasprintf("%s.%s", parent, shown(&k, key)) : xstrdup(shown(&k, key));
+}
+
+/* No string in a spec holds a control character: a "\0" escape would cut
+ * the value where C stops reading it ("z9\0; rm -rf /" validated as
+ * "z9"), and escapes, newlines or C1 controls in names, labels, URLs and
+ * paths reach terminals, logs and domain XML. Checked over the length
+ * libyaml gives, not strlen. */
+static bool text_ok(struct walk *w, const ynode_t *n, const char *path) {
+	size_t at;
+	if (!text_control_at(n->value, n->len, &at)) return true;
+	unsigned char c = (unsigned char)n->value[at];
+	if (c == 0)
+		walk_err(w, n, path, "contains a NUL character (\"\\0\") at offset %zu: not allowed in any string", at);
+	else if (c == 0xc2)
+		walk_err(w, n, path, "contains the control character U+%04X at offset %zu: not allowed in any string",
+		         (unsigned char)n->value[at + 1], at);
+	else
+		walk_err(w, n, path, "contains the control character U+%04X at offset %zu: not allowed in any string", c, at);
+	return false;
 }
 
 const char *describe(const ynode_t *n) {
@@ -44,14 +66,14 @@ const char *describe(const ynode_t *n) {
 
 bool scalar_ok(struct walk *w, const ynode_t *n, const char *path, const char *want) {
 	if (n->kind == YN_SCALAR && n->tag) {
-		walk_err(w, n, path, "unsupported tag '%s'", n->tag);
+		walk_err(w, n, path, "unsupported tag '%s'", shown(&(shown_t){0}, n->tag));
 		return false;
 	}
 	if (n->kind != YN_SCALAR || n->is_null) {
 		walk_err(w, n, path, "expected %s, got %s", want, describe(n));
 		return false;
 	}
-	return true;
+	return text_ok(w, n, path);
 }
 
 /* Any non-null scalar is a string: a plain "8" read as a string is what the
@@ -67,22 +89,37 @@ bool get_string(struct walk *w, const ynode_t *n, const char *path, bool nonempt
 	return true;
 }
 
+/* Paths in specs are absolute, by rule: a relative one would be resolved
+ * against whatever directory cvmctl runs in (a share directory landing in
+ * the current directory), and resolving against the spec file's directory
+ * would make the same tree mean other files when it is moved or read
+ * from standard input. */
+bool get_path(struct walk *w, const ynode_t *n, const char *path, char **out) {
+	if (!get_string(w, n, path, true, out)) return false;
+	if (**out == '/') return true;
+	walk_err(w, n, path, "'%s' is a relative path: paths in specs must be absolute (they are not resolved against "
+	         "the spec file's directory or the current one)", shown(&(shown_t){0}, *out));
+	free(*out);
+	*out = NULL;
+	return false;
+}
+
 bool get_int(struct walk *w, const ynode_t *n, const char *path, int *out) {
 	if (!scalar_ok(w, n, path, "an integer")) return false;
 	const char *v = n->value;
 	if (n->quoted) {
-		walk_err(w, n, path, "expected an integer, got the string \"%s\"", v);
+		walk_err(w, n, path, "expected an integer, got the string \"%s\"", shown(&(shown_t){0}, v));
 		return false;
 	}
 	const char *digits = (*v == '-' || *v == '+') ? v + 1 : v;
 	if (!*digits || strspn(digits, "0123456789") != strlen(digits)) {
-		walk_err(w, n, path, "expected an integer, got '%s'", v);
+		walk_err(w, n, path, "expected an integer, got '%s'", shown(&(shown_t){0}, v));
 		return false;
 	}
 	errno = 0;
 	long x = strtol(v, NULL, 10);
 	if (errno || x < INT_MIN || x > INT_MAX) {
-		walk_err(w, n, path, "integer %s is out of range", v);
+		walk_err(w, n, path, "integer %s is out of range", shown(&(shown_t){0}, v));
 		return false;
 	}
 	*out = (int)x;
@@ -100,16 +137,16 @@ bool get_bool(struct walk *w, const ynode_t *n, const char *path, bool *out) {
 		return true;
 	}
 	if (n->quoted)
-		walk_err(w, n, path, "expected true or false, got the string \"%s\"", n->value);
+		walk_err(w, n, path, "expected true or false, got the string \"%s\"", shown(&(shown_t){0}, n->value));
 	else
-		walk_err(w, n, path, "expected true or false, got '%s'", n->value);
+		walk_err(w, n, path, "expected true or false, got '%s'", shown(&(shown_t){0}, n->value));
 	return false;
 }
 
 bool want_map(struct walk *w, const ynode_t *n, const char *path) {
 	if (n->kind == YN_MAP && !n->tag) return true;
 	if (n->tag)
-		walk_err(w, n, path, "unsupported tag '%s'", n->tag);
+		walk_err(w, n, path, "unsupported tag '%s'", shown(&(shown_t){0}, n->tag));
 	else
 		walk_err(w, n, path, "expected a mapping, got %s", describe(n));
 	return false;
@@ -165,6 +202,7 @@ bool key_ok(struct walk *w, const ynode_t *map, size_t i, const char *parent) {
 		walk_err(w, k, parent, "keys must be strings, got %s", describe(k));
 		return false;
 	}
+	if (!text_ok(w, k, parent)) return false;
 	/* The first key of that text is this one unless it is a duplicate. */
 	size_t first = ymap_find(map, k->value);
 	if (first < i) {

@@ -27,7 +27,23 @@ struct pstate {
 	size_t n_anchors, cap_anchors;
 	strmap_t anchor_index; /* name -> the latest anchor of that name */
 	size_t alias_nodes; /* expansion done by aliases in the current document */
+	/* yaml_tree_parse_each: each document is handed over, then freed */
+	void (*each)(void *ctx, const ynode_t *root);
+	void *ctx;
 };
+
+/* Frees every node allocated so far (f->all keeps its capacity). */
+static void free_nodes(yfile_t *f) {
+	for (size_t i = 0; i < f->n_all; i++) {
+		free(f->all[i]->value);
+		free(f->all[i]->tag);
+		free(f->all[i]->items);
+		if (f->all[i]->index) strmap_free(f->all[i]->index);
+		free(f->all[i]->index);
+		free(f->all[i]);
+	}
+	f->n_all = 0;
+}
 
 static void event_deletep(yaml_event_t *ev) { yaml_event_delete(ev); }
 #define _cleanup_event_ _cleanup_(event_deletep)
@@ -255,7 +271,10 @@ static int parse_node(struct pstate *ps, yaml_event_t *ev, int depth, ynode_t **
 	case YAML_SCALAR_EVENT: {
 		const yaml_char_t *tag = ev->data.scalar.tag;
 		n = node_new(ps, YN_SCALAR, &ev->start_mark);
-		n->value = xstrdup((const char *)ev->data.scalar.value);
+		n->len = ev->data.scalar.length;
+		n->value = xmalloc(n->len + 1);
+		memcpy(n->value, ev->data.scalar.value, n->len);
+		n->value[n->len] = 0;
 		bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.style == YAML_ANY_SCALAR_STYLE;
 		if (tag_is(tag, "str") || (tag && strcmp((const char *)tag, "!") == 0)) {
 			n->quoted = true;
@@ -361,36 +380,82 @@ static int parse_stream(struct pstate *ps) {
 
 		if (root->kind == YN_SCALAR && root->is_null) root = NULL; /* empty document */
 		yfile_t *f = ps->out;
+		if (ps->each) {
+			/* Walked, then freed: memory is one document's, not the file's. */
+			if (root) ps->each(ps->ctx, root);
+			free_nodes(f);
+			continue;
+		}
 		ARRAY_RESERVE(f->docs, f->cap_docs, f->n_docs + 1);
 		f->docs[f->n_docs++] = (ydoc_t){root};
 	}
 }
 
+/* A UTF-8 byte-order mark is valid YAML at the start of the stream and of
+ * each document. Set to UTF-8, libyaml reads the first as a character
+ * that cannot start a token, and counts a later one as a column, which
+ * breaks the indentation of the document after it. So they go: the first
+ * by moving the start, later ones (at the start of the line after a "---"
+ * or "..." line) in a copy, only made when there is one. */
+static void drop_boms(const char **buf, size_t *len, char **copy) {
+	static const char bom[] = "\xef\xbb\xbf";
+	if (*len >= 3 && !memcmp(*buf, bom, 3)) *buf += 3, *len -= 3;
+	const char *b = *buf, *end = b + *len;
+	char *out = NULL;
+	size_t o = 0, from = 0;
+	for (const char *p = b; (p = memmem(p, (size_t)(end - p), "\n" "\xef\xbb\xbf", 4)); p += 4) {
+		const char *line = p;
+		while (line > b && line[-1] != '\n') line--;
+		if (p - line < 3 || (memcmp(line, "---", 3) && memcmp(line, "...", 3))) continue;
+		if (!out) out = xmalloc(*len);
+		size_t upto = (size_t)(p - b) + 1; /* keep the newline */
+		memcpy(out + o, b + from, upto - from);
+		o += upto - from;
+		from = upto + 3;
+	}
+	if (!out) return;
+	memcpy(out + o, b + from, *len - from);
+	o += *len - from;
+	*copy = out;
+	*buf = out;
+	*len = o;
+}
+
+static int parse(struct pstate *ps);
+
 int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d) {
 	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = out};
 	*out = (yfile_t){0};
-	if (!yaml_parser_initialize(&ps.parser)) {
-		diags_add(d, file, 0, 0, "", "out of memory while parsing");
+	return parse(&ps);
+}
+
+int yaml_tree_parse_each(const char *file, const char *buf, size_t len, void (*each)(void *ctx, const ynode_t *root),
+                         void *ctx, diags_t *d) {
+	yfile_t f = {0};
+	struct pstate ps = {.file = file, .buf = buf, .len = len, .d = d, .out = &f, .each = each, .ctx = ctx};
+	int r = parse(&ps);
+	yaml_tree_free(&f);
+	return r;
+}
+
+static int parse(struct pstate *ps) {
+	if (!yaml_parser_initialize(&ps->parser)) {
+		diags_add(ps->d, ps->file, 0, 0, "", "out of memory while parsing");
 		return -ENOMEM;
 	}
 	/* UTF-8 only: libyaml would otherwise also accept UTF-16 with a BOM. */
-	yaml_parser_set_encoding(&ps.parser, YAML_UTF8_ENCODING);
-	yaml_parser_set_input_string(&ps.parser, (const unsigned char *)buf, len);
-	int r = parse_stream(&ps);
-	clear_anchors(&ps);
-	yaml_parser_delete(&ps.parser);
+	yaml_parser_set_encoding(&ps->parser, YAML_UTF8_ENCODING);
+	_cleanup_free_ char *copy = NULL;
+	drop_boms(&ps->buf, &ps->len, &copy);
+	yaml_parser_set_input_string(&ps->parser, (const unsigned char *)ps->buf, ps->len);
+	int r = parse_stream(ps);
+	clear_anchors(ps);
+	yaml_parser_delete(&ps->parser);
 	return r < 0 ? -EINVAL : 0;
 }
 
 void yaml_tree_free(yfile_t *f) {
-	for (size_t i = 0; i < f->n_all; i++) {
-		free(f->all[i]->value);
-		free(f->all[i]->tag);
-		free(f->all[i]->items);
-		if (f->all[i]->index) strmap_free(f->all[i]->index);
-		free(f->all[i]->index);
-		free(f->all[i]);
-	}
+	free_nodes(f);
 	free(f->all);
 	free(f->docs);
 	*f = (yfile_t){0};

@@ -26,7 +26,8 @@ enum ynode_kind { YN_SCALAR, YN_SEQ, YN_MAP };
 typedef struct ynode {
 	enum ynode_kind kind;
 	int line, col;
-	char *value;  /* scalar text */
+	char *value;  /* scalar text, NUL-terminated */
+	size_t len;   /* its length: a "\0" escape puts a NUL inside it, which strlen would stop at */
 	bool quoted;  /* single/double quoted or block scalar, or tagged !!str: never a number/bool/null */
 	bool is_null; /* plain "", "~", "null", or tagged !!null */
 	char *tag;    /* explicit tag other than the core ones handled above, or NULL */
@@ -55,6 +56,11 @@ typedef struct yfile {
  * was reported. */
 int yaml_tree_parse(const char *file, const char *buf, size_t len, yfile_t *out, diags_t *d);
 void yaml_tree_free(yfile_t *f);
+/* The same, handing each complete document to each(ctx, root) and freeing
+ * it before the next is parsed: a load's memory is one document's tree,
+ * not the whole file's. Documents before a fatal error are handed over. */
+int yaml_tree_parse_each(const char *file, const char *buf, size_t len, void (*each)(void *ctx, const ynode_t *root),
+                         void *ctx, diags_t *d);
 
 /* The item index of the first scalar key of map whose text is key (its
  * value is at index + 1), or SIZE_MAX if none: O(1) for big mappings. */

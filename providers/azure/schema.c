@@ -11,7 +11,7 @@ static const field_def_t azure_fields[] = {
 	{.name = "location", .type = FT_STRING, .required = true, .effect = FX_REPLACE, .doc = "the Azure region"},
 	{.name = "tenant", .type = FT_STRING, .required = true, .doc = "the Entra tenant id"},
 	{.name = "clientId", .type = FT_STRING, .required = true, .doc = "the service principal's client id"},
-	{.name = "clientSecretFile", .type = FT_STRING, .required = true, .doc = "file holding the client secret (never inline)"},
+	{.name = "clientSecretFile", .type = FT_PATH, .required = true, .doc = "file holding the client secret (never inline)"},
 	{0},
 };
 

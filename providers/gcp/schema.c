@@ -17,7 +17,7 @@ static char *check_url(const char *v) {
 static const field_def_t gcp_fields[] = {
 	{.name = "project", .type = FT_STRING, .required = true, .doc = "the GCP project id"},
 	{.name = "zone", .type = FT_STRING, .required = true, .effect = FX_REPLACE, .doc = "the zone CVMs are created in"},
-	{.name = "credentialsFile", .type = FT_STRING, .required = true, .doc = "service-account key file (never inline)"},
+	{.name = "credentialsFile", .type = FT_PATH, .required = true, .doc = "service-account key file (never inline)"},
 	{.name = "endpoint", .type = FT_STRING, .dflt = "\"https://compute.googleapis.com/compute/v1\"", .check = check_url,
 	 .doc = "Compute Engine v1 endpoint (emulators, private endpoints)"},
 	{0},

@@ -1,14 +1,18 @@
 #include "providers/manager/shares.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -127,9 +131,9 @@ char *manager_share_path(const char *share_dir, const char *id, const char *sub)
 	return sub ? xasprintf("%s/%s/%s", share_dir, id, sub) : xasprintf("%s/%s", share_dir, id);
 }
 
-static int set_owner(const char *path, const manager_owner_t *o, char **err) {
+static int set_owner_fd(int fd, const char *path, const manager_owner_t *o, char **err) {
 	if (!o->set) return 0;
-	if (lchown(path, o->uid, o->gid) == 0) return 0;
+	if (fchown(fd, o->uid, o->gid) == 0) return 0;
 	int r = -errno;
 	if (r == -EPERM && geteuid() != 0) {
 		/* An unprivileged cvmctl drives an unprivileged (session) QEMU
@@ -143,26 +147,122 @@ static int set_owner(const char *path, const manager_owner_t *o, char **err) {
 	return r;
 }
 
-/* A private directory, and never a symlink a guest-side user could have
- * planted to redirect our writes. */
-static int private_dir(const char *dir, const manager_owner_t *o, char **err) {
-	int r = mkdir_p(dir, 0700);
-	struct stat st;
-	if (r == 0 && lstat(dir, &st) < 0) r = -errno;
+/* Share directories belong to the hypervisor's user once made, so a path
+ * is never trusted twice: each level is opened with openat(O_NOFOLLOW)
+ * from the descriptor of the one above, starting at the share root, which
+ * is ours and writable by nobody else; files are written and renamed
+ * through the directory's descriptor. A symlink swapped in at any level
+ * is refused, never followed. */
+
+/* The share root: ours, and nobody else may write it (a group- or
+ * world-writable root would let anyone swap a CVM's directory). */
+static int open_root(const char *share_dir, char **err) {
+	int r = mkdir_p(share_dir, 0711);
 	if (r < 0) {
-		*err = xasprintf("cannot create share directory %s: %s", dir, strerror(-r));
+		*err = xasprintf("cannot create share directory %s: %s", share_dir, strerror(-r));
 		return r;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		*err = xasprintf("share directory %s is not a directory", dir);
-		return -ENOTDIR;
-	}
-	if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0) {
+	int fd = open(share_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
-		*err = xasprintf("cannot chmod %s: %s", dir, strerror(-r));
+		*err = xasprintf("cannot open share directory %s: %s", share_dir, strerror(-r));
 		return r;
 	}
-	return set_owner(dir, o, err);
+	/* Refused, not tightened: the root is the operator's directory (it
+	 * may be shared with other things), not one we made private. */
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		*err = xasprintf("share directory %s must be owned by uid %u (who runs cvmctl) and writable by nobody "
+		                 "else: another user could swap a CVM's directory in it for a symlink",
+		                 share_dir, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* name under dfd: created 0700 if missing, opened without following a
+ * symlink, made 0700 and given to the hypervisor's user. */
+static int open_private_dir(int dfd, const char *path, const char *name, const manager_owner_t *o, char **err) {
+	int r;
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		*err = xasprintf("cannot create share directory %s: %s", path, strerror(-r));
+		return r;
+	}
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP || r == -ENOTDIR)
+			*err = xasprintf("share directory %s is not a directory (a symlink?): refusing it", path);
+		else
+			*err = xasprintf("cannot open share directory %s: %s", path, strerror(-r));
+		return r == -ELOOP ? -ENOTDIR : r;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)) {
+		r = -errno;
+		*err = xasprintf("cannot make %s private: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	if ((r = set_owner_fd(fd, path, o, err)) < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Temporary files a killed delivery left ("NAME.tmp.XXXXXX"): removed
+ * before the next one writes, so that no stale copy of a key stays. */
+static void sweep_temps(int dfd) {
+	int fd = dup(dfd);
+	if (fd < 0) return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".tmp.")) unlinkat(dfd, de->d_name, 0);
+	closedir(d);
+}
+
+/* Writes name in dfd atomically: a temporary file beside it (O_EXCL,
+ * O_NOFOLLOW, 0600, given to the hypervisor's user before it has a name
+ * the guest reads), renamed over it through the same descriptor. */
+static int write_at(int dfd, const char *path, const char *name, const void *data, size_t len,
+                    const manager_owner_t *o, char **err) {
+	char tmp[NAME_MAX + 1];
+	unsigned char rnd[6];
+	RAND_bytes(rnd, sizeof rnd);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%02x%02x%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		*err = xasprintf("cannot write %s: %s", path, strerror(-r));
+		return r;
+	}
+	int r = 0;
+	for (size_t off = 0; off < len && r == 0;) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0 && errno == EINTR) continue;
+		if (w < 0) r = -errno;
+		else off += (size_t)w;
+	}
+	if (r < 0) *err = xasprintf("cannot write %s: %s", path, strerror(-r));
+	if (r == 0) r = set_owner_fd(fd, path, o, err);
+	if (close(fd) < 0 && r == 0) {
+		r = -errno;
+		*err = xasprintf("cannot write %s: %s", path, strerror(-r));
+	}
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
+		r = -errno;
+		*err = xasprintf("cannot write %s: %s", path, strerror(-r));
+	}
+	if (r < 0) unlinkat(dfd, tmp, 0);
+	return r;
 }
 
 static bool plain_name(const char *s) {
@@ -184,50 +284,66 @@ int manager_shares_write(const char *share_dir, const char *id, const prov_file_
 		}
 	}
 	/* The root only needs to be traversable by the hypervisor's user. */
-	int r = mkdir_p(share_dir, 0711);
-	if (r < 0) {
-		*err = xasprintf("cannot create share directory %s: %s", share_dir, strerror(-r));
-		return r;
-	}
+	_cleanup_close_ int root = open_root(share_dir, err);
+	if (root < 0) return root;
 	_cleanup_free_ char *top = manager_share_path(share_dir, id, NULL);
 	_cleanup_free_ char *certs = manager_share_path(share_dir, id, "certs");
 	_cleanup_free_ char *env = manager_share_path(share_dir, id, "env");
-	if ((r = private_dir(top, owner, err)) < 0 || (r = private_dir(certs, owner, err)) < 0 ||
-	    (r = private_dir(env, owner, err)) < 0)
-		return r;
+	_cleanup_close_ int topfd = open_private_dir(root, top, id, owner, err);
+	if (topfd < 0) return topfd;
+	_cleanup_close_ int certsfd = open_private_dir(topfd, certs, "certs", owner, err);
+	if (certsfd < 0) return certsfd;
+	_cleanup_close_ int envfd = open_private_dir(topfd, env, "env", owner, err);
+	if (envfd < 0) return envfd;
+	sweep_temps(certsfd);
+	sweep_temps(envfd);
 	for (size_t i = 0; i < n_files; i++) {
-		_cleanup_free_ char *path = xasprintf("%s/%s", strcmp(files[i].dir, "certs") == 0 ? certs : env,
-		                                      files[i].name);
-		r = write_file_replace(path, files[i].data, files[i].len, 0600, false);
-		if (r < 0) {
-			*err = xasprintf("cannot write %s: %s", path, strerror(-r));
-			return r;
-		}
-		if ((r = set_owner(path, owner, err)) < 0) return r;
+		bool in_certs = strcmp(files[i].dir, "certs") == 0;
+		_cleanup_free_ char *path = xasprintf("%s/%s", in_certs ? certs : env, files[i].name);
+		int r = write_at(in_certs ? certsfd : envfd, path, files[i].name, files[i].data, files[i].len, owner, err);
+		if (r < 0) return r;
 	}
 	/* One flush of the share's file system makes every file and rename
 	 * above durable before the domain is started or told: an fsync per
 	 * file and directory cost eight flushes per CVM. */
-	_cleanup_close_ int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) < 0) {
-		r = -errno;
+	if (syncfs(topfd) < 0) {
+		int r = -errno;
 		*err = xasprintf("cannot flush %s: %s", top, strerror(-r));
 		return r;
 	}
 	return 0;
 }
 
-static __thread int rm_errno; /* nftw passes no user pointer */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-	(void)st;
-	(void)ftw;
-	int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
-	if (r < 0 && errno != ENOENT) {
-		rm_errno = errno;
-		return 1;
+/* Removes name under dfd and everything below it, through descriptors:
+ * each directory opened with O_NOFOLLOW from its parent's descriptor, so
+ * that a directory the hypervisor's user swaps for a symlink mid-removal
+ * is unlinked as a link, never followed (we may be root). */
+static int rm_at(int dfd, const char *name, int depth) {
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) return 0;
+		if (errno != ENOTDIR && errno != ELOOP) return -errno;
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	}
-	return 0;
+	if (depth > 16) {
+		close(fd);
+		return -ELOOP;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+		r = rm_at(dirfd(d), de->d_name, depth + 1);
+	}
+	closedir(d);
+	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) r = -errno;
+	return r;
 }
 
 int manager_shares_remove(const char *share_dir, const char *id, char **err) {
@@ -236,17 +352,15 @@ int manager_shares_remove(const char *share_dir, const char *id, char **err) {
 		return -EINVAL;
 	}
 	_cleanup_free_ char *top = manager_share_path(share_dir, id, NULL);
-	struct stat st;
-	if (lstat(top, &st) < 0) {
+	_cleanup_close_ int root = open(share_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
 		if (errno == ENOENT) return 0;
 		int r = -errno;
 		*err = xasprintf("cannot remove %s: %s", top, strerror(-r));
 		return r;
 	}
-	rm_errno = 0;
-	int r = nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (r != 0) {
-		r = r > 0 ? -rm_errno : -errno;
+	int r = rm_at(root, id, 0);
+	if (r < 0) {
 		*err = xasprintf("cannot remove %s: %s", top, strerror(-r));
 		return r;
 	}

@@ -33,11 +33,17 @@ const char *state_dir(void) {
 	return computed;
 }
 
+/* A state directory that is not one, is not ours, or lost its database is
+ * the operator's to fix: invalid input, nothing changed. */
+static int open_error_code(int r) {
+	return r == -EEXIST || r == -EPERM || r == -ENOTDIR || r == -EUCLEAN ? EXIT_INVALID : EXIT_FAILED;
+}
+
 int open_store(store_t **out) {
 	int r = store_open(state_dir(), G.installation, out);
 	if (r < 0) {
 		log_error("cannot open the state in %s: %s", state_dir(), store_errmsg(NULL));
-		return r == -EEXIST ? EXIT_INVALID : EXIT_FAILED;
+		return open_error_code(r);
 	}
 	return 0;
 }
@@ -47,6 +53,11 @@ static char *ephemeral_dir; /* the empty state a reading command made */
 int open_store_for_reading(store_t **out) {
 	_cleanup_free_ char *db = xasprintf("%s/state.db", state_dir());
 	if (access(db, F_OK) == 0) return open_store(out);
+	int r = store_check_dir(state_dir(), G.installation);
+	if (r < 0) {
+		log_error("cannot read the state in %s: %s", state_dir(), store_errmsg(NULL));
+		return open_error_code(r);
+	}
 	log_debug("no state in %s yet: reading an empty one", state_dir());
 	const char *tmp = getenv("TMPDIR");
 	_cleanup_free_ char *tmpl = xasprintf("%s/cvmctl-empty.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -55,7 +66,7 @@ int open_store_for_reading(store_t **out) {
 		return EXIT_FAILED;
 	}
 	ephemeral_dir = xstrdup(tmpl);
-	int r = store_open(ephemeral_dir, G.installation, out);
+	r = store_open(ephemeral_dir, G.installation, out);
 	if (r < 0) {
 		log_error("cannot open an empty state: %s", store_errmsg(NULL));
 		close_store(*out);
@@ -109,10 +120,18 @@ int usage_error(const char *cmd, const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (log_get_format() == LOG_JSON) {
+		log_error("%s%s%s", cmd ? cmd : "", cmd ? ": " : "", msg);
+		return EXIT_INVALID;
+	}
+	/* The message quotes arguments: no raw terminal escapes. */
+	strbuf sb = {0};
+	sb_add_escaped(&sb, msg, strlen(msg));
 	if (cmd)
-		fprintf(stderr, "cvmctl %s: %s (see 'cvmctl %s --help')\n", cmd, msg, cmd);
+		fprintf(stderr, "cvmctl %s: %s (see 'cvmctl %s --help')\n", cmd, sb.buf, cmd);
 	else
-		fprintf(stderr, "cvmctl: %s\n", msg);
+		fprintf(stderr, "cvmctl: %s\n", sb.buf);
+	sb_free(&sb);
 	return EXIT_INVALID;
 }
 

@@ -12,6 +12,7 @@
 #include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "reconciler/certs.h"
 #include "reconciler/cli/cli.h"
@@ -164,13 +165,13 @@ static int cert_download(int argc, char **argv) {
 	int code = open_cvm(argv[optind], false, &st, &r);
 	if (code) return code;
 	cert_record_t cert = {0};
-	_cleanup_free_ char *key = NULL;
+	char *key = NULL;
 	pki_ca_t *ca = NULL;
 	char *err = NULL;
 	if ((code = pick_cert(st, &r, serial, &cert))) goto out;
-	int rc = certs_read_key(&cert, &key);
+	int rc = certs_read_key(&cert, &key, &err);
 	if (rc < 0) {
-		log_error("cannot read the key of certificate %s: %s", cert.serial, strerror(-rc));
+		log_error("cannot read the key of certificate %s: %s", cert.serial, err ? err : strerror(-rc));
 		code = EXIT_FAILED;
 		goto out;
 	}
@@ -193,7 +194,7 @@ static int cert_download(int argc, char **argv) {
 	}
 	printf("wrote %s/cert.pem, %s/key.pem (0600) and %s/ca.pem for certificate %s\n", dir, dir, dir, cert.serial);
 out:
-	if (key) memset(key, 0, strlen(key));
+	free_secret(key);
 	free(err);
 	pki_ca_free(ca);
 	cert_record_free(&cert);

@@ -159,7 +159,10 @@ static void print_records(const cvm_record_t *v, size_t n, int fmt, bool refresh
 		char a[32];
 		age(newest, a, sizeof a);
 		fflush(stdout);
-		fprintf(stderr, "(recorded state, last changed %s ago; --refresh observes it live)\n", a);
+		if (log_get_format() == LOG_JSON)
+			log_info("recorded state, last changed %s ago; --refresh observes it live", a);
+		else
+			fprintf(stderr, "(recorded state, last changed %s ago; --refresh observes it live)\n", a);
 	}
 }
 

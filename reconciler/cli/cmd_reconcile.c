@@ -41,9 +41,12 @@ static int one_pass(store_t *st, const pass_opts_t *o) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		printf("Reconciled scope %s in %.2fs: %zu created, %zu adopted, %zu started, %zu updated, %zu replaced, "
-		       "%zu deleted, %zu up to date; %zu failed, %zu unknown, %zu refused.\n",
+		       "%zu deleted, %zu up to date; %zu failed, %zu unknown, %zu refused",
 		       G.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
 		       s.unknown, s.refused);
+		if (s.errors)
+			printf("; %zu error%s recording the pass (see above)", s.errors, s.errors == 1 ? "" : "s");
+		printf(".\n");
 		fflush(stdout);
 	}
 	pass_timings_t timings = p.timings;

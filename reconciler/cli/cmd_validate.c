@@ -33,7 +33,10 @@ int cmd_validate(int argc, char **argv) {
 	diags_t d = {0};
 	if (spec_load(paths, n_paths, engine_schemas(), &s, &d) < 0) {
 		diags_print(&d);
-		fprintf(stderr, "%zu problem%s found\n", d.n, d.n == 1 ? "" : "s");
+		if (log_get_format() == LOG_JSON)
+			log_error("%zu problem%s found", d.n, d.n == 1 ? "" : "s");
+		else
+			fprintf(stderr, "%zu problem%s found\n", d.n, d.n == 1 ? "" : "s");
 		diags_free(&d);
 		return EXIT_INVALID;
 	}

@@ -9,8 +9,12 @@
 #include "common/defaults.h"
 #include "common/exitcode.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "reconciler/cli/cli.h"
+
+/* 24 days: the most whole days whose milliseconds fit an int. */
+#define LOCK_TIMEOUT_MAX_S ((int64_t)24 * 86400)
 
 /* What a command needs, so that nobody has to read its file to know
  * whether it may touch the state or the backends. */
@@ -85,7 +89,7 @@ static bool is_flag(const char *arg, const char *flag) {
 	return strncmp(arg, flag, n) == 0 && (arg[n] == 0 || arg[n] == '=');
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
 	enum log_level level = LOG_INFO;
 	enum log_format fmt = LOG_TEXT;
 	/* G starts with its defaults (cli.c). */
@@ -121,8 +125,13 @@ int main(int argc, char **argv) {
 			G.installation = v;
 		} else if (is_flag(a, "--lock-timeout")) {
 			int64_t d;
-			if (!(v = flag_value(argc, argv, &i, "--lock-timeout")) || parse_duration(v, &d) < 0)
+			int pr = (v = flag_value(argc, argv, &i, "--lock-timeout")) ? parse_duration(v, &d) : -EINVAL;
+			if (pr < 0 && pr != -ERANGE)
 				return usage_error(NULL, "--lock-timeout needs a duration such as 30s or 2m");
+			/* The lock waits in milliseconds held in an int: a longer
+			 * wait would wrap to a short one and give up early. */
+			if (pr == -ERANGE || d > LOCK_TIMEOUT_MAX_S)
+				return usage_error(NULL, "--lock-timeout %s is longer than the maximum of 24d", v);
 			G.lock_timeout_ms = (int)(d * 1000);
 		} else if (is_flag(a, "--log-format")) {
 			if (!(v = flag_value(argc, argv, &i, "--log-format")))
@@ -164,4 +173,10 @@ int main(int argc, char **argv) {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(rest[0], commands[i].name) == 0) return commands[i].fn(nrest, rest);
 	return usage_error(NULL, "'%s' is not a cvmctl command; see 'cvmctl --help'", rest[0]);
+}
+
+int main(int argc, char **argv) {
+	process_harden();
+	int code = run(argc, argv);
+	return process_finish_stdout(code);
 }

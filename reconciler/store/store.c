@@ -113,6 +113,14 @@ int store_open(const char *dir, const char *installation, store_t **out) {
 	return 0;
 }
 
+int store_check_dir(const char *dir, const char *installation) {
+	open_err[0] = 0;
+	_cleanup_free_ char *err = NULL;
+	int r = sqlite_check_dir(dir, installation, &err);
+	if (r < 0) store_open_failed("%s", err);
+	return r;
+}
+
 void store_close(store_t *s) {
 	if (s) s->ops->close(s);
 }
@@ -215,6 +223,13 @@ int store_get_cert(store_t *s, const char *serial, cert_record_t *out) {
 	if (!serial) return store_fail(s, -EINVAL, "no certificate serial given");
 	OP(s, get_cert);
 	return s->ops->get_cert(s, serial, out);
+}
+
+int store_list_key_paths(store_t *s, char ***out, size_t *n) {
+	*out = NULL;
+	*n = 0;
+	OP(s, list_key_paths);
+	return s->ops->list_key_paths(s, out, n);
 }
 
 int store_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n) {

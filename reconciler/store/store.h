@@ -21,7 +21,11 @@
  * that was never recorded. */
 /* Contract details:
  *  - store_errmsg(NULL) is why the last store_open in this thread failed;
- *  - store_open: -EPERM for a group/world-accessible state dir we do not own,
+ *  - store_open: -EPERM for a state dir, ca/, keys/ or database file owned
+ *    by another user (or a symlink where none belongs; ours too open are
+ *    tightened with a warning), -ENOTDIR when dir is not a directory,
+ *    -EUCLEAN for a missing or empty database beside a CA or keys (a lost
+ *    state, unless `installation` names the one to adopt),
  *    -EPROTO for a schema newer than ours, -EEXIST when `installation` differs
  *    from the state's own; -EINVAL when it is not a lower-case UUID;
  *  - certificates and events must name a stored CVM: checked when the
@@ -140,6 +144,7 @@ typedef struct store_ops {
 	int (*get_cert)(store_t *s, const char *serial, cert_record_t *out);
 	int (*list_certs)(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
 	int (*list_cert_states)(store_t *s, cert_state_t **out, size_t *n);
+	int (*list_key_paths)(store_t *s, char ***out, size_t *n);
 
 	int (*set_delivered)(store_t *s, const char *cvm_id, const char *serial);
 	int (*get_delivered)(store_t *s, const char *cvm_id, char **serial);
@@ -158,6 +163,10 @@ typedef struct store_ops {
  * a random installation id unless `installation` names one (recovery).
  * Today this is always the SQLite store (sqlite_store_ops). */
 STORE_MUST_CHECK int store_open(const char *dir, const char *installation, store_t **out);
+/* store_open's checks of an existing dir, opening and creating nothing (a
+ * reading command that finds no database): 0 also for a missing dir;
+ * store_errmsg(NULL) says why not. */
+STORE_MUST_CHECK int store_check_dir(const char *dir, const char *installation);
 void store_close(store_t *s);
 const char *store_errmsg(store_t *s);
 const char *store_dir(store_t *s);
@@ -201,6 +210,9 @@ void cert_records_free(cert_record_t *v, size_t n);
  * Inactive, in one query (ordered by cvm_id): a pass's cost must not grow
  * by three queries per converged CVM. */
 STORE_MUST_CHECK int store_list_cert_states(store_t *s, cert_state_t **out, size_t *n);
+/* Every key file a certificate record names (caller frees each and the
+ * array): what the orphan sweep keeps. */
+STORE_MUST_CHECK int store_list_key_paths(store_t *s, char ***out, size_t *n);
 void cert_states_free(cert_state_t *v, size_t n);
 const char *cert_status_name(cert_status_t s); /* "valid", "revoked", "superseded" */
 int cert_status_from_name(const char *s);      /* -1 if unknown */

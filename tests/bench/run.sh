@@ -16,5 +16,8 @@ echo
 echo "== creates: cvmctl against one virsh session"
 "$SRC/tests/bench/creates.sh" "$CVMCTL"
 echo
+echo "== loading specs: 1M keys, 200k documents, a 50 MB file"
+"$SRC/tests/bench/loader.sh" "$CVMCTL"
+echo
 echo "== scale: converged passes over growing fleets"
 "$SRC/tests/bench/scale.sh" "$CVMCTL"

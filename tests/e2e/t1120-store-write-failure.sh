@@ -43,6 +43,29 @@ every_domain_recorded() {
 	done <doms
 }
 
+# Every key file in the state in $1 is one a certificate record names (a
+# key is written before the record that names it: a failed write must not
+# leave one behind).
+keys_recorded() {
+	local f serial
+	for f in "$1"/keys/*.key; do
+		[ -e "$f" ] || continue
+		serial=${f%.key}; serial=${serial##*.}
+		cvmctl --state-dir "$1" cert list web -o json 2>/dev/null | jq -e --arg s "$serial" "any(.[]; .serial == \$s)" >/dev/null ||
+			{ echo "key file $f has no certificate record"; return 1; }
+	done
+}
+
+# A summary line that says "0 failed" with nothing else wrong beside exit 1
+# would be a lie.
+summary_honest() {
+	if grep -q "^Reconciled scope" "$1"; then
+		grep -E "^Reconciled scope .*; 0 failed, 0 unknown, 0 refused\.$" "$1" &&
+			{ echo "exit 1 but the summary says nothing failed"; return 1; }
+	fi
+	return 0
+}
+
 # One N: a pass with the Nth write failing, its checks, then the rerun.
 # Returns 2 when the pass made fewer than N writes.
 pass_with_failing_write() {
@@ -55,9 +78,12 @@ pass_with_failing_write() {
 	fi
 	[ "$rc" = 1 ] || { echo "N=$n: exit $rc"; cat err; return 1; }
 	grep -q "$INJECTED" err || { echo "N=$n: exit 1 without naming the failed write"; cat err; return 1; }
+	summary_honest out || { echo "N=$n"; cat out; return 1; }
+	keys_recorded "$st" || { echo "N=$n: after the failed pass"; return 1; }
 	every_domain_recorded "$st" || return 1
 	cvmctl --state-dir "$st" reconcile -f specs --once >out 2>err ||
 		{ echo "N=$n: the rerun failed"; cat err; return 1; }
+	keys_recorded "$st" || { echo "N=$n: after the rerun"; return 1; }
 	domains >doms
 	test "$(wc -l <doms)" = 1 || { echo "N=$n: after the rerun:"; cat doms; return 1; }
 	test "$(cvmctl --state-dir "$st" get web -o json | jq -r .status)" = Running ||
@@ -116,6 +142,22 @@ test_expect_success 'cert renew: whichever write fails, exit 1 and a reconcile c
 	done &&
 	echo "cert renew makes $((n - 1)) writes" &&
 	test $n -gt 3 && test $n -le $MAX_WRITES
+'
+
+test_expect_success 'a key file no record names and temp files (a kill mid-pass) are removed by the next pass' '
+	st=$TRASH/base &&
+	key=$(ls "$st"/keys/*.key | head -1) &&
+	cp -p "$key" "$st/keys/0b6a6c9e-4c5e-4a6e-8d8e-0f0e0d0c0b0a.00FF.key" &&
+	cp -p "$key" "$st/keys/legacy-dir.key.tmp.AbCdEf" &&
+	echo x >"$st/ca/crl.pem.tmp.XyZ123" &&
+	cvmctl --state-dir "$st" reconcile -f specs --once >out 2>err &&
+	grep "removed 3 files an earlier pass left in $st/keys or $st/ca" err &&
+	test_path_is_missing "$st/keys/0b6a6c9e-4c5e-4a6e-8d8e-0f0e0d0c0b0a.00FF.key" &&
+	test_path_is_missing "$st/ca/crl.pem.tmp.XyZ123" &&
+	test_path_is_file "$key" &&
+	keys_recorded "$st" &&
+	cvmctl --state-dir "$st" reconcile -f specs --once >out 2>err &&
+	test_must_fail grep "removed" err
 '
 
 test_done

@@ -714,6 +714,58 @@ static void test_shares_follow_handle(void **state) {
 	manager_provider_ops.close(p);
 }
 
+
+/* Share directories are written through directory descriptors: a
+ * symlink swapped in for a CVM's directory (the hypervisor's user owns it)
+ * is refused and nothing lands where it points; temp files a killed
+ * delivery left are removed by the next one; a share root others may
+ * write is refused. */
+static void test_shares_no_symlink_swap(void **state) {
+	(void)state;
+	_cleanup_free_ char *root = xasprintf("%s/swap", share_dir);
+	_cleanup_free_ char *elsewhere = xasprintf("%s/elsewhere", share_dir);
+	const char *id = "a3a3a3a3-0000-4000-8000-000000000003";
+	manager_owner_t me = {0};
+	_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+	assert_int_equal(manager_shares_write(root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e1), 0);
+
+	/* A leftover temp file beside the key goes with the next delivery. */
+	_cleanup_free_ char *stale = xasprintf("%s/%s/certs/key.pem.tmp.abcdef", root, id);
+	FILE *f = fopen(stale, "w");
+	assert_non_null(f);
+	fputs("stale key", f);
+	fclose(f);
+	assert_int_equal(manager_shares_write(root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e2), 0);
+	assert_int_equal(access(stale, F_OK), -1);
+
+	/* certs/ swapped for a symlink to another directory. */
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	_cleanup_free_ char *certs = xasprintf("%s/%s/certs", root, id);
+	_cleanup_free_ char *cmd = xasprintf("rm -rf %s", certs);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(symlink(elsewhere, certs), 0);
+	assert_int_equal(manager_shares_write(root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e3), -ENOTDIR);
+	assert_non_null(strstr(e3, "not a directory (a symlink?)"));
+	assert_false(exists(elsewhere, "key.pem", ""));
+	assert_int_equal(unlink(certs), 0);
+
+	/* A share root others may write. */
+	assert_int_equal(chmod(root, 0777), 0);
+	assert_int_equal(manager_shares_write(root, id, files_v1, ARRAY_SIZE(files_v1), &me, &e4), -EPERM);
+	assert_non_null(strstr(e4, "writable by nobody else"));
+	assert_int_equal(chmod(root, 0711), 0);
+
+	/* Removal unlinks a swapped-in symlink; it never follows it. */
+	_cleanup_free_ char *keep = xasprintf("%s/keep", elsewhere), *e5 = NULL;
+	f = fopen(keep, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(symlink(elsewhere, certs), 0);
+	assert_int_equal(manager_shares_remove(root, id, &e5), 0);
+	assert_false(exists(root, id, ""));
+	assert_int_equal(access(keep, F_OK), 0);
+}
+
 /* The sentence carries libvirt's own words, not "no error" (the error is
  * copied before any other libvirt call resets it). */
 static void test_libvirt_error_captured(void **state) {
@@ -951,6 +1003,7 @@ int main(void) {
 		cmocka_unit_test(test_place_on_test_driver),
 		cmocka_unit_test(test_async_create_handle),
 		cmocka_unit_test(test_shares_follow_handle),
+		cmocka_unit_test(test_shares_no_symlink_swap),
 		cmocka_unit_test(test_libvirt_error_captured),
 		cmocka_unit_test(test_observe_known_is_cheap),
 		cmocka_unit_test(test_name_clash_from_observe),

@@ -550,12 +550,37 @@ static void test_init_twice_and_load(void **state) {
 	assert_int_equal(run(NULL, "openssl verify -attime %lld -CAfile %s %s", T0 + 2 * DAY, pem, cert), 0);
 	pki_issued_free(&is);
 
-	/* A world-readable key is refused. */
+	/* Our own world-readable key is tightened to 0600 and loaded. */
 	_cleanup_free_ char *key = xasprintf("%s/ca.key", dir);
 	assert_int_equal(chmod(key, 0644), 0);
 	pki_ca_t *nope = NULL;
+	assert_int_equal(pki_ca_load(dir, &nope, &err), 0);
+	assert_int_equal(mode_of(key), 0600);
+	pki_ca_free(nope);
+	nope = NULL;
+
+	/* A ca.key that is a symlink (to a file of ours, even) is not followed. */
+	_cleanup_free_ char *moved = xasprintf("%s/ca.key.real", dir);
+	assert_int_equal(rename(key, moved), 0);
+	assert_int_equal(symlink(moved, key), 0);
+	free(err);
+	err = NULL;
 	assert_int_equal(pki_ca_load(dir, &nope, &err), -EPERM);
-	assert_non_null(strstr(err, "chmod 600"));
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(rename(moved, key), 0);
+
+	/* Another user's key (root can make one) is refused, naming the owner. */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(key, 65534, 65534), 0);
+		free(err);
+		err = NULL;
+		assert_int_equal(pki_ca_load(dir, &nope, &err), -EPERM);
+		assert_non_null(strstr(err, "uid 65534"));
+		assert_int_equal(chown(key, 0, 0), 0);
+	}
+	free(err);
+	err = NULL;
 
 	/* No CA at all. */
 	_cleanup_free_ char *empty = path_in(f, "empty");

@@ -582,6 +582,138 @@ static void assert_has_line(const char *text, const char *line) {
 	if (!strstr(text, line)) fail_msg("no \"%s\" in:\n%s", line, text);
 }
 
+
+/* ---- hostile strings (issue 12) ---- */
+
+/* Loads len bytes (NULs included) as t.yaml; the diagnostics text. */
+static char *load_bytes(const char *text, size_t len) {
+	diags_t d = {0};
+	spec_set_t set;
+	int r = spec_load_buffer("t.yaml", text, len, &schemas, &set, &d);
+	if (r == 0) spec_set_free(&set);
+	char *out = diags_format(&d);
+	assert_int_equal(r == 0, d.n == 0);
+	diags_free(&d);
+	return out;
+}
+
+#define CVM_HEAD "apiVersion: cvmctl/v1\nkind: CVM\n"
+
+static void test_nul_and_controls(void **state) {
+	(void)state;
+	/* "\0" escapes: strlen would have cut these to "z9", "a", "v", "http://x". */
+	const char *doc = LAB_OK "---\n" CVM_HEAD
+	                  "metadata: {name: \"z9\\0; rm -rf /\", labels: {\"a\\0b\": ok, k: \"v\\0w\"}}\n"
+	                  "spec: {flavor: manager, agent: {controlPlaneURL: \"http://x\\0.evil\"}}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	assert_has_line(out, "t.yaml:13:18: metadata.name: contains a NUL character (\"\\0\") at offset 2: not allowed in any string\n");
+	assert_has_line(out, "t.yaml:13:45: metadata.labels: contains a NUL character (\"\\0\") at offset 1");
+	assert_has_line(out, "t.yaml:13:60: metadata.labels.k: contains a NUL character (\"\\0\") at offset 1");
+	assert_has_line(out, "t.yaml:14:50: spec.agent.controlPlaneURL: contains a NUL character (\"\\0\") at offset 8");
+
+	/* C0 (ESC, tab, newline), DEL and C1 (U+0085, U+009B) in names, labels,
+	 * URLs and provider paths. */
+	const char *ctl = LAB_HEAD "  hosts: [\"qemu:///system\\t\"]\n  firmware: \"/f\\e[2J\"\n  kernel: /k\n"
+	                  "  initrd: \"/i\\x7f\"\n  shareDir: \"/s\\N\"\n---\n" CVM_HEAD
+	                  "metadata: {name: \"a\\x9b31m\", labels: {k: \"a\\nb\"}}\nspec: {flavor: manager}\n";
+	_cleanup_free_ char *c = load_bytes(ctl, strlen(ctl));
+	assert_has_line(c, "spec.hosts[0]: contains the control character U+0009 at offset 14");
+	assert_has_line(c, "spec.firmware: contains the control character U+001B at offset 2");
+	assert_has_line(c, "spec.initrd: contains the control character U+007F at offset 2");
+	assert_has_line(c, "spec.shareDir: contains the control character U+0085 at offset 2");
+	assert_has_line(c, "metadata.name: contains the control character U+009B at offset 1");
+	assert_has_line(c, "metadata.labels.k: contains the control character U+000A at offset 1");
+	/* Nothing raw reaches the output. */
+	assert_null(strchr(c, '\x1b'));
+	assert_null(strstr(c, "\xc2\x9b"));
+}
+
+static void test_bom(void **state) {
+	(void)state;
+	/* At the start of the stream, and of a later document. */
+	const char *doc = "\xef\xbb\xbf" LAB_OK "---\n\xef\xbb\xbf" CVM_HEAD "metadata: {name: box}\nspec: {flavor: manager}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	assert_string_equal(out, "");
+	/* Inside a value it is a character like any other (and not a control). */
+	const char *inval = LAB_OK "---\n" CVM_HEAD "metadata: {name: \"b\xef\xbb\xbfx\"}\nspec: {flavor: manager}\n";
+	_cleanup_free_ char *v = load_bytes(inval, strlen(inval));
+	assert_has_line(v, "metadata.name: 'b\xef\xbb\xbfx' is not a valid name");
+}
+
+static void test_long_values_cut(void **state) {
+	(void)state;
+	/* A 1 MB name and label key: the message shows 40 characters and "...". */
+	size_t big = 1 << 20;
+	strbuf sb = {0};
+	sb_add(&sb, LAB_OK "---\n" CVM_HEAD "metadata:\n  name: \"");
+	for (size_t i = 0; i < big; i++) sb_add(&sb, "A");
+	/* an explicit key: a simple key is at most 1024 characters */
+	sb_add(&sb, "\"\n  labels:\n    ? ");
+	for (size_t i = 0; i < big; i++) sb_add(&sb, "K");
+	sb_add(&sb, "\n    : v\nspec: {flavor: manager, provider: \"");
+	for (size_t i = 0; i < big; i++) sb_add(&sb, "p");
+	sb_add(&sb, "\"}\n");
+	_cleanup_free_ char *out = load_bytes(sb.buf, sb.len);
+	sb_free(&sb);
+	assert_true(strlen(out) < 2000);
+	assert_has_line(out, "metadata.name: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...' is not a valid name");
+	assert_has_line(out, "metadata.labels.KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK...: 'KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK...' is not a valid label key");
+	assert_has_line(out, "spec.provider: provider 'pppppppppppppppppppppppppppppppppppppppp...' is not defined");
+}
+
+
+static void test_relative_paths_refused(void **state) {
+	(void)state;
+	const char *doc = LAB_HEAD "  hosts: [qemu:///system]\n  firmware: ovmf.fd\n  kernel: ./k\n  initrd: /i\n"
+	                  "  shareDir: shares\n  controlPlaneCAFile: ca.pem\n---\n"
+	                  "apiVersion: cvmctl/v1\nkind: Provider\nmetadata: {name: g}\n"
+	                  "spec: {type: gcp, project: p, zone: z, credentialsFile: key.json}\n---\n" CVM_HEAD
+	                  "metadata: {name: box}\nspec: {flavor: manager, agent: {controlPlaneCAFile: ../ca.pem}}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	const char *tail = "is a relative path: paths in specs must be absolute";
+	_cleanup_free_ char *fw = xasprintf("t.yaml:7:13: spec.firmware: 'ovmf.fd' %s", tail);
+	_cleanup_free_ char *k = xasprintf("t.yaml:8:11: spec.kernel: './k' %s", tail);
+	_cleanup_free_ char *sd = xasprintf("t.yaml:10:13: spec.shareDir: 'shares' %s", tail);
+	_cleanup_free_ char *ca = xasprintf("t.yaml:11:23: spec.controlPlaneCAFile: 'ca.pem' %s", tail);
+	_cleanup_free_ char *cred = xasprintf("t.yaml:16:57: spec.credentialsFile: 'key.json' %s", tail);
+	_cleanup_free_ char *agent = xasprintf("t.yaml:21:53: spec.agent.controlPlaneCAFile: '../ca.pem' %s", tail);
+	assert_has_line(out, fw);
+	assert_has_line(out, k);
+	assert_has_line(out, sd);
+	assert_has_line(out, ca);
+	assert_has_line(out, cred);
+	assert_has_line(out, agent);
+	assert_null(strstr(out, "spec.initrd"));
+}
+
+
+/* Durations are bounded (100 years): every sum with a time fits, and a
+ * run of digits that would overflow is an error, not a wrapped value. */
+static void test_duration_bounds(void **state) {
+	(void)state;
+	int64_t v;
+	assert_int_equal(parse_duration("36500d", &v), 0);
+	assert_int_equal(v, DURATION_MAX_S);
+	assert_int_equal(parse_duration("36500d1s", &v), -ERANGE);
+	assert_int_equal(parse_duration("99999999999999999999999s", &v), -ERANGE);
+	assert_int_equal(parse_duration("106751991167300d", &v), -ERANGE); /* * 86400 wraps an int64 */
+	assert_int_equal(parse_duration("99999999999999999999999x", &v), -EINVAL);
+	assert_int_equal(parse_duration("36499d86400s", &v), 0);
+	const char *doc = LAB_OK "---\n" CVM_HEAD "metadata: {name: box}\n"
+	                  "spec: {flavor: manager, certificates: {validity: 106751991167300d, renewBefore: 1d}}\n";
+	_cleanup_free_ char *out = load_bytes(doc, strlen(doc));
+	assert_has_line(out, "spec.certificates.validity: '106751991167300d' is longer than the maximum of 100 years (36500d)");
+}
+
+static void test_file_names_escaped(void **state) {
+	(void)state;
+	diags_t d = {0};
+	diags_add(&d, "specs/\x1b]0;owned\x07.yaml", 1, 2, "f\x1b[1m", "bad \x1b[31mred\xc2\x9b");
+	_cleanup_free_ char *out = diags_format(&d);
+	diags_free(&d);
+	assert_string_equal(out, "specs/\\x1b]0;owned\\x07.yaml:1:2: f\\x1b[1m: bad \\x1b[31mred\\u009b\n");
+}
+
 static void test_provider_fields(void **state) {
 	(void)state;
 	spec_set_t s;
@@ -810,7 +942,10 @@ int main(void) {
 		cmocka_unit_test(test_missing_path),     cmocka_unit_test(test_nothing_partial),
 		cmocka_unit_test(test_hash),             cmocka_unit_test(test_provider_fields),
 		cmocka_unit_test(test_shared_limits),    cmocka_unit_test(test_canonical_provider_settings),
-		cmocka_unit_test(test_seam_is_closed),
+		cmocka_unit_test(test_seam_is_closed),   cmocka_unit_test(test_nul_and_controls),
+		cmocka_unit_test(test_bom),              cmocka_unit_test(test_long_values_cut),
+		cmocka_unit_test(test_file_names_escaped), cmocka_unit_test(test_relative_paths_refused),
+		cmocka_unit_test(test_duration_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,24 @@ int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n
 	return sq_collect(s, st, sizeof(cert_record_t), cert_row, cert_free_all, (void **)out, n);
 }
 
+static int key_path_row(store_t *s, sqlite3_stmt *st, void *elem) {
+	(void)s;
+	*(char **)elem = sq_col_strdup(st, 0);
+	return 0;
+}
+static void key_paths_free_all(void *v, size_t n) {
+	char **p = v;
+	for (size_t i = 0; i < n; i++) free(p[i]);
+	free(p);
+}
+
+int sq_list_key_paths(store_t *s, char ***out, size_t *n) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = sq_prepare(s, "SELECT key_path FROM certs WHERE key_path IS NOT NULL", &st);
+	if (r < 0) return r;
+	return sq_collect(s, st, sizeof(char *), key_path_row, key_paths_free_all, (void **)out, n);
+}
+
 static int cert_state_row(store_t *s, sqlite3_stmt *st, void *elem) {
 	(void)s;
 	cert_state_t *c = elem;

@@ -101,6 +101,7 @@ int sq_get_provider(store_t *s, const char *name, char **flavor, char **settings
 int sq_put_cert(store_t *s, const cert_record_t *c);
 int sq_get_cert(store_t *s, const char *serial, cert_record_t *out);
 int sq_list_certs(store_t *s, const char *cvm_id, cert_record_t **out, size_t *n);
+int sq_list_key_paths(store_t *s, char ***out, size_t *n);
 int sq_list_cert_states(store_t *s, cert_state_t **out, size_t *n);
 
 #endif

@@ -12,4 +12,8 @@ extern const store_ops_t sqlite_store_ops;
  * store_open_failed. */
 int sqlite_store_open(const char *dir, const char *installation, store_t **out);
 
+/* The checks sqlite_store_open makes of an existing dir before it opens
+ * anything (see store_check_dir). */
+int sqlite_check_dir(const char *dir, const char *installation, char **err);
+
 #endif
