@@ -100,7 +100,11 @@ static void walk_size(struct walk *w, const ynode_t *spec, cvm_spec_t *c) {
 	const backend_schema_t *b = c->backend;
 	if (!b || !size_ok) return;
 	if (!vn) c->vcpus = b->default_vcpus;
-	if (!mn) c->memory_gib = b->default_memory_gib ? b->default_memory_gib(c->vcpus) : 0;
+	/* A backend's default memory is asked only for a vcpus count it
+	 * accepts (4 * 1930066516 overflowed, found by fuzz_specs); outside
+	 * its bounds spec_check_size names vcpus before memory matters. */
+	bool vcpus_ok = c->vcpus >= b->min_vcpus && c->vcpus <= b->max_vcpus;
+	if (!mn) c->memory_gib = b->default_memory_gib && vcpus_ok ? b->default_memory_gib(c->vcpus) : 0;
 	const char *field;
 	char msg[256];
 	if (spec_check_size(b, c->vcpus, c->memory_gib, &field, msg, sizeof msg) < 0) {

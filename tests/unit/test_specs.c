@@ -599,6 +599,16 @@ static char *load_bytes(const char *text, size_t len) {
 
 #define CVM_HEAD "apiVersion: cvmctl/v1\nkind: CVM\n"
 
+/* A vcpus count far out of bounds with memoryGiB left to the default is
+ * one error on vcpus: the backend's default memory is not asked for it
+ * (4 * 1930066516 overflowed an int; found by fuzz_specs). */
+static void test_huge_vcpus_default_memory(void **state) {
+	(void)state;
+	_cleanup_free_ char *text = load_text(&schemas, CVM_HEAD "metadata: {name: big}\nspec: {flavor: gcp, vcpus: 1930066516}\n", NULL);
+	assert_has_line(text, "t.yaml:4:28: spec.vcpus: vcpus 1930066516 is above the gcp maximum of 224\n");
+}
+
+
 static void test_nul_and_controls(void **state) {
 	(void)state;
 	/* "\0" escapes: strlen would have cut these to "z9", "a", "v", "http://x". */
@@ -937,7 +947,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_tree),        cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_multi_file),       cmocka_unit_test(test_alias_bomb_fast),
-		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_size_cap),
+		cmocka_unit_test(test_hidden_dirs_skipped), cmocka_unit_test(test_size_cap), cmocka_unit_test(test_huge_vcpus_default_memory),
 		cmocka_unit_test(test_same_file_twice),  cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_missing_path),     cmocka_unit_test(test_nothing_partial),
 		cmocka_unit_test(test_hash),             cmocka_unit_test(test_provider_fields),
