@@ -131,7 +131,7 @@ FUZZ_MAX_LEN_fuzz_ca_import = 16384
 
 define fuzz_one
 	@mkdir -p build/fuzz/corpus/$(FUZZ_CORPUS_$(1))
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
 		-o build/fuzz/$(1) tests/fuzz/$(1).c $(FUZZ_SRC_$(1)) $(PKG_LIBS)
 	build/fuzz/$(1) -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(1)) -timeout=5 \
 		build/fuzz/corpus/$(FUZZ_CORPUS_$(1)) tests/fuzz/corpus/$(FUZZ_CORPUS_$(1))
