@@ -120,16 +120,12 @@ int main(int argc, char **argv)
 	if (gnutls_global_init() < 0 || schema_load() < 0 || auth_load(secret_file, client_cert, fed_file) < 0)
 		return 2;
 
-	_cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
-	if (emu_read_tls("arm-emu", cert, key, &cert_pem, &key_pem) < 0)
-		return 2;
-
-	int rc = emu_serve(&(struct emu_server){
+	return emu_serve(&(struct emu_server){
 		.prog = "arm-emu",
 		.start = http_start,
 		.stop = http_stop,
-		.cert_pem = cert_pem,
-		.key_pem = key_pem,
+		.cert = cert,
+		.key = key,
 		.ready = ready,
 		.port = &emu.port,
 		.side_ready = iready,
@@ -137,7 +133,4 @@ int main(int argc, char **argv)
 		.side_name = "IMDS",
 		.log = emu.log,
 	});
-	if (emu.log)
-		fclose(emu.log);
-	return rc;
 }

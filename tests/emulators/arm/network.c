@@ -9,7 +9,10 @@
 
 #include "res.h"
 
-void nic_unlink(struct res *nic)
+/* LINK: the back-references to NIC's IP configurations and to NIC made in
+ * the subnets, public IPs and security group it names; else removed (a
+ * public IP's only where it still names this configuration). */
+static void nic_refs(struct res *nic, bool link)
 {
 	size_t i;
 	json_t *ipc;
@@ -18,33 +21,26 @@ void nic_unlink(struct res *nic)
 		const char *ipc_id = json_string_value(json_object_get(ipc, "id"));
 		struct res *sn = res_by_id(ref_id(p, "subnet"));
 		if (sn)
-			backref_del(sn, "ipConfigurations", ipc_id);
+			(link ? backref_add : backref_del)(sn, "ipConfigurations", ipc_id);
 		struct res *pip = res_by_id(ref_id(p, "publicIPAddress"));
-		if (pip && streqi(ref_id(res_props(pip), "ipConfiguration"), ipc_id))
+		if (pip && link)
+			json_object_set_new(res_props(pip), "ipConfiguration", json_pack("{s:s}", "id", ipc_id));
+		else if (pip && streqi(ref_id(res_props(pip), "ipConfiguration"), ipc_id))
 			json_object_del(res_props(pip), "ipConfiguration");
 	}
 	struct res *nsg = res_by_id(ref_id(res_props(nic), "networkSecurityGroup"));
 	if (nsg)
-		backref_del(nsg, "networkInterfaces", res_id_of(nic));
+		(link ? backref_add : backref_del)(nsg, "networkInterfaces", res_id_of(nic));
+}
+
+void nic_unlink(struct res *nic)
+{
+	nic_refs(nic, false);
 }
 
 void nic_link(struct res *nic)
 {
-	size_t i;
-	json_t *ipc;
-	json_array_foreach(json_object_get(res_props(nic), "ipConfigurations"), i, ipc) {
-		json_t *p = json_object_get(ipc, "properties");
-		const char *ipc_id = json_string_value(json_object_get(ipc, "id"));
-		struct res *sn = res_by_id(ref_id(p, "subnet"));
-		if (sn)
-			backref_add(sn, "ipConfigurations", ipc_id);
-		struct res *pip = res_by_id(ref_id(p, "publicIPAddress"));
-		if (pip)
-			json_object_set_new(res_props(pip), "ipConfiguration", json_pack("{s:s}", "id", ipc_id));
-	}
-	struct res *nsg = res_by_id(ref_id(res_props(nic), "networkSecurityGroup"));
-	if (nsg)
-		backref_add(nsg, "networkInterfaces", res_id_of(nic));
+	nic_refs(nic, true);
 }
 
 /* ---- the per-type builders: validate references, make the served object ---- */

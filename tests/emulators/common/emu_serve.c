@@ -23,16 +23,11 @@ int emu_open_log(const char *prog, const char *path, FILE **log)
 	return 0;
 }
 
-int emu_read_tls(const char *prog, const char *cert, const char *key, char **cert_pem, char **key_pem)
+static int read_tls(const char *prog, const char *cert, const char *key, char **cert_pem, char **key_pem)
 {
 	int rc = read_file(cert, cert_pem, NULL);
-	if (rc == 0) {
+	if (rc == 0)
 		rc = read_file(key, key_pem, NULL);
-		if (rc < 0) {
-			free(*cert_pem);
-			*cert_pem = NULL;
-		}
-	}
 	if (rc < 0)
 		fprintf(stderr, "%s: cannot read the TLS certificate %s or key %s\n", prog, cert, key);
 	return rc;
@@ -58,7 +53,7 @@ static int write_ready(const char *prog, const char *path, int port)
 	return 0;
 }
 
-int emu_serve(const struct emu_server *s)
+static int serve(const struct emu_server *s, const char *cert_pem, const char *key_pem)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -69,7 +64,7 @@ int emu_serve(const struct emu_server *s)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (s->start(s->cert_pem, s->key_pem) < 0)
+	if (s->start(cert_pem, key_pem) < 0)
 		return 1;
 	if ((s->side_ready && write_ready(s->prog, s->side_ready, *s->side_port) < 0) ||
 	    write_ready(s->prog, s->ready, *s->port) < 0) {
@@ -83,4 +78,13 @@ int emu_serve(const struct emu_server *s)
 	sigwait(&set, &sig);
 	s->stop();
 	return 0;
+}
+
+int emu_serve(const struct emu_server *s)
+{
+	_cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
+	int rc = read_tls(s->prog, s->cert, s->key, &cert_pem, &key_pem) < 0 ? 2 : serve(s, cert_pem, key_pem);
+	if (s->log)
+		fclose(s->log);
+	return rc;
 }

@@ -577,21 +577,38 @@ static void instance_start_stop(struct req *r, struct instance *in, bool start)
 	reply_op(r, op);
 }
 
-static void instance_set_metadata(struct req *r, struct instance *in)
+/* The body of a setMetadata or setLabels call once it passes what both check
+ * first: a requestId not seen before, the schema (MESSAGE, ROOT), and its
+ * FIELD matching the fingerprint HAVE (412 with MISMATCH otherwise). NULL
+ * once answered. */
+static json_t *fingerprinted_body(struct req *r, struct instance *in, const char *message, const char *root,
+				  const char *field, const char *have, const char *mismatch)
 {
 	if (request_id_seen(r, in->project))
-		return;
-	_cleanup_(json_decrefp) json_t *body = parse_body(r, false);
-	if (!body || schema_check(r, body, "Metadata", "metadata_resource") < 0)
-		return;
-	json_t *md = json_object_get(in->res, "metadata");
-	const char *have = json_string_value(json_object_get(md, "fingerprint"));
-	const char *given = json_string_value(json_object_get(body, "fingerprint"));
-	if (!given || strcmp(given, have) != 0) {
-		reply_error(r, 412, "global", "conditionNotMet", NULL,
-			    "Supplied fingerprint does not match current metadata fingerprint.");
-		return;
+		return NULL;
+	json_t *body = parse_body(r, false);
+	if (!body || schema_check(r, body, message, root) < 0) {
+		json_decref(body);
+		return NULL;
 	}
+	const char *given = json_string_value(json_object_get(body, field));
+	if (!given || strcmp(given, have) != 0) {
+		reply_error(r, 412, "global", "conditionNotMet", NULL, "%s", mismatch);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static void instance_set_metadata(struct req *r, struct instance *in)
+{
+	json_t *md = json_object_get(in->res, "metadata");
+	_cleanup_(json_decrefp) json_t *body =
+		fingerprinted_body(r, in, "Metadata", "metadata_resource", "fingerprint",
+				   json_string_value(json_object_get(md, "fingerprint")),
+				   "Supplied fingerprint does not match current metadata fingerprint.");
+	if (!body)
+		return;
 	if (validate_metadata(r, body, "metadata") < 0)
 		return;
 	json_t *nmd = json_pack("{s:s}", "kind", "compute#metadata");
@@ -608,18 +625,12 @@ static void instance_set_metadata(struct req *r, struct instance *in)
 
 static void instance_set_labels(struct req *r, struct instance *in)
 {
-	if (request_id_seen(r, in->project))
+	_cleanup_(json_decrefp) json_t *body =
+		fingerprinted_body(r, in, "InstancesSetLabelsRequest", "instances_set_labels_request_resource",
+				   "labelFingerprint", json_string_value(json_object_get(in->res, "labelFingerprint")),
+				   "Labels fingerprint either invalid or resource labels have changed");
+	if (!body)
 		return;
-	_cleanup_(json_decrefp) json_t *body = parse_body(r, false);
-	if (!body || schema_check(r, body, "InstancesSetLabelsRequest", "instances_set_labels_request_resource") < 0)
-		return;
-	const char *have = json_string_value(json_object_get(in->res, "labelFingerprint"));
-	const char *given = json_string_value(json_object_get(body, "labelFingerprint"));
-	if (!given || strcmp(given, have) != 0) {
-		reply_error(r, 412, "global", "conditionNotMet", NULL,
-			    "Labels fingerprint either invalid or resource labels have changed");
-		return;
-	}
 	json_t *labels = json_object_get(body, "labels");
 	if (validate_labels(r, labels, "labels") < 0)
 		return;

@@ -101,16 +101,12 @@ int main(int argc, char **argv)
 	if (schema_load() < 0)
 		return 2;
 
-	_cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
-	if (emu_read_tls("gce-emu", cert, key, &cert_pem, &key_pem) < 0)
-		return 2;
-
-	int rc = emu_serve(&(struct emu_server){
+	return emu_serve(&(struct emu_server){
 		.prog = "gce-emu",
 		.start = http_start,
 		.stop = http_stop,
-		.cert_pem = cert_pem,
-		.key_pem = key_pem,
+		.cert = cert,
+		.key = key,
 		.ready = ready,
 		.port = &emu.port,
 		.side_ready = mready,
@@ -118,7 +114,4 @@ int main(int argc, char **argv)
 		.side_name = "metadata",
 		.log = emu.log,
 	});
-	if (emu.log)
-		fclose(emu.log);
-	return rc;
 }
