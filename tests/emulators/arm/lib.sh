@@ -40,10 +40,7 @@ arm_start() {
 		</dev/null >>"$ARM_DIR/emu.out" 2>&1 5>&- &
 	ARM_PID=$!
 	emu_atexit ARM_ATEXIT_ arm_stop
-	local rc=0
-	emu_wait_ready arm_start "$ARM_PID" "$ARM_DIR" || rc=$?
-	[ "$rc" != 2 ] || ARM_PID=
-	[ "$rc" = 0 ] || return 1
+	emu_wait_ready arm_start ARM_PID "$ARM_DIR" || return 1
 	ARM_PORT=$(cat "$ARM_DIR/port")
 	ARM_IPORT=$(cat "$ARM_DIR/iport")
 	ARM_URL=https://127.0.0.1:$ARM_PORT

@@ -121,16 +121,8 @@ int main(int argc, char **argv)
 		return 2;
 
 	return emu_serve(&(struct emu_server){
-		.prog = "arm-emu",
-		.start = http_start,
-		.stop = http_stop,
-		.cert = cert,
-		.key = key,
-		.ready = ready,
-		.port = &emu.port,
-		.side_ready = iready,
-		.side_port = &emu.iport,
-		.side_name = "IMDS",
-		.log = emu.log,
+		.prog = "arm-emu", .start = http_start, .stop = http_stop, .log = emu.log,
+		.cert = cert, .key = key, .ready = ready, .port = &emu.port,
+		.side_ready = iready, .side_port = &emu.iport, .side_name = "IMDS",
 	});
 }

@@ -43,6 +43,27 @@ void nic_link(struct res *nic)
 	nic_refs(nic, true);
 }
 
+/* S's own name when S is a subnet of the virtual network whose subnets'
+ * keys start SKEY + '/', else NULL. */
+static const char *own_subnet(struct res *s, const char *skey)
+{
+	size_t n = strlen(skey);
+	if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, n) != 0 || s->key[n] != '/')
+		return NULL;
+	return strrchr(s->name, '/') + 1;
+}
+
+/* Whether the body's subnets SUBS name SNAME (case-insensitively). */
+static bool subnet_listed(json_t *subs, const char *sname)
+{
+	bool kept = false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(subs, i, e)
+		kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
+	return kept;
+}
+
 /* ---- the per-type builders: validate references, make the served object ---- */
 
 int build_vnet(struct ctx *c, json_t *body, struct res *old, json_t *o, json_t **subnets_out)
@@ -54,14 +75,10 @@ int build_vnet(struct ctx *c, json_t *body, struct res *old, json_t *o, json_t *
 	/* subnets the new body leaves out go, unless something uses them */
 	_cleanup_free_ char *skey = make_key(c->sub, c->rg, T_SUBNET, c->name);
 	for (struct res *s = emu.res; old && s; s = s->next) {
-		if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, strlen(skey)) != 0 || s->key[strlen(skey)] != '/')
+		const char *sname = own_subnet(s, skey);
+		if (!sname)
 			continue;
-		const char *sname = strrchr(s->name, '/') + 1;
-		bool kept = false;
-		size_t i;
-		json_t *e;
-		json_array_foreach(subs, i, e)
-			kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
+		bool kept = subnet_listed(subs, sname);
 		json_t *users = json_object_get(res_props(s), "ipConfigurations");
 		if (!kept && json_array_size(users) > 0) {
 			reply_error(c->r, 400, "InUseSubnetCannotBeDeleted", NULL,
@@ -107,15 +124,8 @@ void vnet_store_subnets(struct ctx *c, json_t *subs)
 	_cleanup_free_ char *skey = make_key(c->sub, c->rg, T_SUBNET, c->name);
 	for (struct res *s = emu.res, *next; s; s = next) {
 		next = s->next;
-		if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, strlen(skey)) != 0 || s->key[strlen(skey)] != '/')
-			continue;
-		const char *sname = strrchr(s->name, '/') + 1;
-		bool kept = false;
-		size_t i;
-		json_t *e;
-		json_array_foreach(subs, i, e)
-			kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
-		if (!kept)
+		const char *sname = own_subnet(s, skey);
+		if (sname && !subnet_listed(subs, sname))
 			res_remove(s);
 	}
 	size_t i;

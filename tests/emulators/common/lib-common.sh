@@ -22,16 +22,19 @@ emu_atexit() {
 	fi
 }
 
-# emu_wait_ready WHO PID DIR: waits (20 s at most) for the ready file
-# DIR/port of the emulator PID. 0 once it serves; 1 when it does not in
-# time; 2 when it exited (its output, DIR/emu.out, is shown).
+# emu_wait_ready WHO PIDVAR DIR: waits (20 s at most) for the ready file
+# DIR/port of the emulator whose process id is in the variable PIDVAR. 0
+# once it serves; 1 when it does not in time, or when it exited (then its
+# output, DIR/emu.out, is shown and PIDVAR emptied: nothing is left to stop).
 emu_wait_ready() {
-	local tries=200
+	local tries=200 pid
+	eval "pid=\$$2"
 	while [ ! -s "$3/port" ]; do
-		if ! kill -0 "$2" 2>/dev/null; then
+		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "$1: the emulator exited:" >&2
 			cat "$3/emu.out" >&2
-			return 2
+			eval "$2="
+			return 1
 		fi
 		tries=$((tries - 1))
 		[ "$tries" -gt 0 ] || { echo "$1: no ready file after 20 s" >&2; return 1; }

@@ -923,6 +923,23 @@ static bool image_project(const char *p)
 	return false;
 }
 
+/* GET operations/NAME or POST operations/NAME/wait (SEG: NAME[, "wait"],
+ * N 1 or 2) of ZONE (NULL: global); false, unanswered, for any other path
+ * or method. */
+static bool operation_call(struct req *r, const char *project, const char *zone, char **seg, int n)
+{
+	bool wait = n == 2 && strcmp(seg[1], "wait") == 0;
+	if ((n == 2 && !wait) || strcmp(r->method, wait ? "POST" : "GET") != 0)
+		return false;
+	if (wait) {
+		_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
+		if (!b)
+			return true;
+	}
+	ops_handle(r, project, zone, seg[0], wait);
+	return true;
+}
+
 static void dispatch(struct req *r, char **seg, int n)
 {
 	const char *m = r->method;
@@ -944,15 +961,8 @@ static void dispatch(struct req *r, char **seg, int n)
 		return;
 	}
 	if (n >= 5 && strcmp(seg[2], "global") == 0 && strcmp(seg[3], "operations") == 0 && n <= 6) {
-		bool wait = n == 6 && strcmp(seg[5], "wait") == 0;
-		if ((n == 6 && !wait) || strcmp(m, wait ? "POST" : "GET") != 0)
+		if (!operation_call(r, project, NULL, seg + 4, n - 4))
 			goto nf;
-		if (wait) {
-			_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
-			if (!b)
-				return;
-		}
-		ops_handle(r, project, NULL, seg[4], wait);
 		return;
 	}
 	if (n == 4 && strcmp(seg[2], "aggregated") == 0 && strcmp(seg[3], "instances") == 0 && strcmp(m, "GET") == 0) {
@@ -979,15 +989,8 @@ static void dispatch(struct req *r, char **seg, int n)
 		goto nf;
 	const char *coll = seg[4];
 	if (strcmp(coll, "operations") == 0 && (n == 6 || n == 7)) {
-		bool wait = n == 7 && strcmp(seg[6], "wait") == 0;
-		if ((n == 7 && !wait) || strcmp(m, wait ? "POST" : "GET") != 0)
+		if (!operation_call(r, project, zone, seg + 5, n - 5))
 			goto nf;
-		if (wait) {
-			_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
-			if (!b)
-				return;
-		}
-		ops_handle(r, project, zone, seg[5], wait);
 		return;
 	}
 	if (strcmp(coll, "machineTypes") == 0 && n == 6 && strcmp(m, "GET") == 0) {

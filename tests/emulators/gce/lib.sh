@@ -35,10 +35,7 @@ gce_start() {
 		</dev/null >>"$GCE_DIR/emu.out" 2>&1 5>&- &
 	GCE_PID=$!
 	emu_atexit GCE_ATEXIT_ gce_stop
-	local rc=0
-	emu_wait_ready gce_start "$GCE_PID" "$GCE_DIR" || rc=$?
-	[ "$rc" != 2 ] || GCE_PID=
-	[ "$rc" = 0 ] || return 1
+	emu_wait_ready gce_start GCE_PID "$GCE_DIR" || return 1
 	GCE_PORT=$(cat "$GCE_DIR/port")
 	GCE_MPORT=$(cat "$GCE_DIR/mport")
 	GCE_URL=https://127.0.0.1:$GCE_PORT/compute/v1

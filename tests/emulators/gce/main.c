@@ -102,16 +102,8 @@ int main(int argc, char **argv)
 		return 2;
 
 	return emu_serve(&(struct emu_server){
-		.prog = "gce-emu",
-		.start = http_start,
-		.stop = http_stop,
-		.cert = cert,
-		.key = key,
-		.ready = ready,
-		.port = &emu.port,
-		.side_ready = mready,
-		.side_port = &emu.mport,
-		.side_name = "metadata",
-		.log = emu.log,
+		.prog = "gce-emu", .start = http_start, .stop = http_stop, .log = emu.log,
+		.cert = cert, .key = key, .ready = ready, .port = &emu.port,
+		.side_ready = mready, .side_port = &emu.mport, .side_name = "metadata",
 	});
 }
