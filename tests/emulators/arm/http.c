@@ -52,10 +52,8 @@ void reply_json(struct req *r, int status, json_t *v)
 void reply_header(struct req *r, const char *name, const char *fmt, ...)
 {
 	va_list ap;
-	char *v = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&v, fmt, ap) < 0)
-		abort();
+	char *v = xvasprintf(fmt, ap);
 	va_end(ap);
 	json_object_set_new(r->hdrs, name, json_string(v));
 	free(v);
@@ -72,10 +70,8 @@ json_t *arm_error(const char *code, const char *target, const char *message)
 void reply_error(struct req *r, int status, const char *code, const char *target, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	reply_json(r, status, arm_error(code, target, msg));
 	free(msg);

@@ -5,6 +5,7 @@
 #ifndef EMU_UTIL_H
 #define EMU_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* A body larger than this is refused (413) without being kept. */
@@ -13,6 +14,7 @@
 /* These abort when memory runs out: a test server has nothing better to do. */
 char *xstrdup(const char *s); /* NULL gives "" */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* The whole of PATH, NUL-terminated; 0 or a negative errno. */
 int read_file(const char *path, char **out, size_t *len);
 /* The N bytes at S with %XX and '+' decoded (x-www-form-urlencoded). */

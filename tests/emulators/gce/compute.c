@@ -1,6 +1,7 @@
 /* Compute v1 resources: instances (insert, get, list, aggregatedList,
  * delete, start, stop, setMetadata, setLabels), images, machine types and
  * firewalls, behind the bearer check, the rate limit and injected faults. */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <regex.h>
@@ -691,6 +692,20 @@ static void instance_aggregated(struct req *r, const char *project)
 
 /* ---- firewalls ---- */
 
+/* A firewall body's priority, when given, is 0 to 65535: 0, or -EINVAL
+ * once answered. */
+static int firewall_priority_check(struct req *r, json_t *body)
+{
+	json_t *prio = json_object_get(body, "priority");
+	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
+		reply_error(r, 400, "global", "invalid", NULL,
+			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
+			    (long long)json_integer_value(prio));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void firewall_insert(struct req *r, const char *project)
 {
 	if (request_id_seen(r, project))
@@ -724,13 +739,8 @@ static void firewall_insert(struct req *r, const char *project)
 			    "Invalid value for field 'resource': ''. Exactly one of 'allowed' or 'denied' must be specified.");
 		return;
 	}
-	json_t *prio = json_object_get(body, "priority");
-	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
-		reply_error(r, 400, "global", "invalid", NULL,
-			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
-			    (long long)json_integer_value(prio));
+	if (firewall_priority_check(r, body) < 0)
 		return;
-	}
 	_cleanup_free_ char *key = xasprintf("%s/%s", project, name);
 	if (json_object_get(emu.firewalls, key)) {
 		reply_error(r, 409, "global", "alreadyExists", NULL,
@@ -743,7 +753,7 @@ static void firewall_insert(struct req *r, const char *project)
 	json_t *fw = json_pack("{s:s,s:s,s:s}", "kind", "compute#firewall", "id", id, "creationTimestamp", ts);
 	json_object_update(fw, body);
 	json_object_set_new(fw, "network", json_sprintf(SELF_BASE "projects/%s/global/networks/%s", project, netname));
-	if (!prio)
+	if (!json_object_get(fw, "priority"))
 		json_object_set_new(fw, "priority", json_integer(1000));
 	if (!json_object_get(fw, "direction"))
 		json_object_set_new(fw, "direction", json_string("INGRESS"));
@@ -781,13 +791,8 @@ static void firewall_change(struct req *r, const char *project, const char *name
 			    "Invalid value for field 'resource.name': '%s'. The name of a firewall cannot be changed.", bn);
 		return;
 	}
-	json_t *prio = json_object_get(body, "priority");
-	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
-		reply_error(r, 400, "global", "invalid", NULL,
-			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
-			    (long long)json_integer_value(prio));
+	if (firewall_priority_check(r, body) < 0)
 		return;
-	}
 	static const char *const keep[] = {"kind", "id", "creationTimestamp", "name", "network", "selfLink"};
 	if (!patch) {
 		json_t *old = json_deep_copy(fw);

@@ -61,10 +61,8 @@ void reply_error(struct req *r, int code, const char *domain, const char *reason
 		 const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	reply_json(r, code, error_body(code, domain, reason, status_word, msg));
 	free(msg);
