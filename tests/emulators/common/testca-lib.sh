@@ -9,7 +9,7 @@ testca_dir() {
 	mkdir -p "$1"
 	chmod 0700 "$1"
 	umask 077
-	cd "$1"
+	cd "$1" || exit 1
 }
 
 # testca_ca CN: ca.pem and ca.key, a test CA named CN.
