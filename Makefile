@@ -79,10 +79,15 @@ $(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(O)/libcvm.
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The Compute Engine emulator (tests/emulators/gce): its own program, no
-# code shared with providers/ (libcvm.a is not linked in).
+# The emulators' shared glue (tests/emulators/common: libmicrohttpd set-up,
+# ready files and signals, small helpers), linked into both emulators and
+# nothing else: they share no code with providers/ (libcvm.a is not linked in).
+EMU_COMMON_SRCS := $(sort $(wildcard tests/emulators/common/*.c))
+EMU_COMMON_OBJS := $(patsubst %.c,$(O)/%.o,$(EMU_COMMON_SRCS))
+
+# The Compute Engine emulator (tests/emulators/gce): its own program.
 GCE_EMU_SRCS := $(sort $(wildcard tests/emulators/gce/*.c))
-GCE_EMU_OBJS := $(patsubst %.c,$(O)/%.o,$(GCE_EMU_SRCS)) $(O)/tests/emulators/gce/schema_blob.o
+GCE_EMU_OBJS := $(patsubst %.c,$(O)/%.o,$(GCE_EMU_SRCS)) $(O)/tests/emulators/gce/schema_blob.o $(EMU_COMMON_OBJS)
 GCE_EMU := $(O)/tests/emulators/gce-emu
 
 $(O)/tests/emulators/gce/schema_blob.o: tests/emulators/gce/schema_blob.S tests/emulators/gce/compute-v1.schema.json | deps-checked
@@ -94,14 +99,15 @@ $(GCE_EMU): $(GCE_EMU_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 
-# The Azure Resource Manager emulator (tests/emulators/arm): its own program,
-# sharing no code with providers/. GnuTLS is libmicrohttpd's TLS (as Debian
+# The Azure Resource Manager emulator (tests/emulators/arm): its own program.
+# GnuTLS is libmicrohttpd's TLS (as Debian
 # builds it) and checks client-certificate assertions.
 ARM_EMU_SRCS := $(sort $(wildcard tests/emulators/arm/*.c))
 ARM_EMU_OBJS := $(patsubst %.c,$(O)/%.o,$(ARM_EMU_SRCS)) $(O)/tests/emulators/arm/schema_blob.o
 ARM_EMU_CFLAGS = $(eval ARM_EMU_CFLAGS := $(shell pkg-config --cflags gnutls))$(ARM_EMU_CFLAGS)
 ARM_EMU_LIBS = $(eval ARM_EMU_LIBS := $(shell pkg-config --libs libmicrohttpd jansson gnutls))$(ARM_EMU_LIBS)
 $(ARM_EMU_OBJS): CFLAGS += $(ARM_EMU_CFLAGS)
+ARM_EMU_OBJS += $(EMU_COMMON_OBJS)
 
 $(O)/tests/emulators/arm/schema_blob.o: tests/emulators/arm/schema_blob.S tests/emulators/arm/arm-compute-network.schema.json | deps-checked
 	@mkdir -p $(@D)

@@ -15,9 +15,11 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
+#include "../common/emu_http.h"
+#include "../common/emu_serve.h"
+#include "../common/emu_util.h"
 
 
-#define MAX_BODY (4u << 20)
 
 /* ---- state (all of it under emu.lock) ---- */
 
@@ -162,14 +164,10 @@ void http_stop(void);
 long long now_wall(void); /* seconds */
 long long emu_now(void);  /* wall + control clock */
 const char *link_base(void); /* what nextLink and operation URLs start with */
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xstrdown(const char *s);
 char *xstrup(const char *s);
 void iso_time(char *buf, size_t n, long long t); /* 2024-05-01T10:11:12.0000000+00:00 */
-void random_hex(char *buf, size_t nhex);
 void random_guid(char buf[37]);
-int read_file(const char *path, char **out, size_t *len);
 char *form_value(const char *body, const char *name); /* x-www-form-urlencoded */
 char *b64url_encode(const unsigned char *p, size_t n);
 unsigned char *b64_decode(const char *s, size_t *n, bool url); /* NULL if not base64 */

@@ -3,7 +3,6 @@
  * for IMDS, as the guest sees it), one thread per connection so that an
  * injected latency delays only its own client. Every request is handled
  * under emu.lock; the latency is slept outside it. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,10 +52,8 @@ void reply_json(struct req *r, int status, json_t *v)
 void reply_header(struct req *r, const char *name, const char *fmt, ...)
 {
 	va_list ap;
-	char *v = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&v, fmt, ap) < 0)
-		abort();
+	char *v = xvasprintf(fmt, ap);
 	va_end(ap);
 	json_object_set_new(r->hdrs, name, json_string(v));
 	free(v);
@@ -73,10 +70,8 @@ json_t *arm_error(const char *code, const char *target, const char *message)
 void reply_error(struct req *r, int status, const char *code, const char *target, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	reply_json(r, status, arm_error(code, target, msg));
 	free(msg);
@@ -111,7 +106,7 @@ static void route(struct req *r)
 
 struct conn_state {
 	char *body;
-	size_t len, cap;
+	size_t len;
 	bool overflow;
 };
 
@@ -128,21 +123,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (cs->len + *upload_size > MAX_BODY) {
-			cs->overflow = true;
-		} else {
-			if (cs->len + *upload_size + 1 > cs->cap) {
-				size_t cap = (cs->len + *upload_size + 1) * 2;
-				char *nb = realloc(cs->body, cap);
-				if (!nb)
-					return MHD_NO;
-				cs->body = nb;
-				cs->cap = cap;
-			}
-			memcpy(cs->body + cs->len, upload, *upload_size);
-			cs->len += *upload_size;
-			cs->body[cs->len] = 0;
-		}
+		if (emu_body_append(&cs->body, &cs->len, &cs->overflow, upload, *upload_size) < 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -177,21 +159,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 	enum MHD_Result ret = MHD_NO;
 	if (!r.drop) {
-		struct MHD_Response *resp;
-		if (r.out)
-			resp = MHD_create_response_from_buffer(strlen(r.out), r.out, MHD_RESPMEM_MUST_COPY);
-		else
-			resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		struct MHD_Response *resp = emu_http_response(r.out, r.ctype);
 		if (resp) {
-			if (r.ctype)
-				MHD_add_response_header(resp, "Content-Type", r.ctype);
 			const char *k;
 			json_t *v;
 			json_object_foreach(r.hdrs, k, v)
 				MHD_add_response_header(resp, k, json_string_value(v));
-			ret = MHD_queue_response(conn, (unsigned)r.status, resp);
-			MHD_destroy_response(resp);
 		}
+		ret = emu_http_queue(conn, r.status, resp);
 	}
 	/* A dropped answer closes the connection: the client sees the request
 	 * fail although its effect is committed. */
@@ -213,41 +188,18 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	*con_cls = NULL;
 }
 
-static struct MHD_Daemon *start(bool tls, const char *cert_pem, const char *key_pem, int *port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d;
-	void *cls = tls ? (void *)&tls_daemon : (void *)&imds_daemon;
-	if (tls)
-		d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handler, cls, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-				     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)120, MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)120, MHD_OPTION_END);
-	if (!d)
-		return NULL;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	*port = info ? info->port : 0;
-	return d;
-}
-
 int http_start(const char *cert_pem, const char *key_pem)
 {
 	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
 		fprintf(stderr, "arm-emu: this libmicrohttpd was built without TLS\n");
 		return -ENOTSUP;
 	}
-	tls_daemon = start(true, cert_pem, key_pem, &emu.port);
+	tls_daemon = emu_http_listen(cert_pem, key_pem, handler, &tls_daemon, completed, &emu.port);
 	if (!tls_daemon || emu.port == 0) {
 		fprintf(stderr, "arm-emu: cannot serve HTTPS on 127.0.0.1 (is the key the certificate's?)\n");
 		return -EIO;
 	}
-	imds_daemon = start(false, NULL, NULL, &emu.iport);
+	imds_daemon = emu_http_listen(NULL, NULL, handler, &imds_daemon, completed, &emu.iport);
 	if (!imds_daemon || emu.iport == 0) {
 		fprintf(stderr, "arm-emu: cannot serve IMDS on 127.0.0.1\n");
 		MHD_stop_daemon(tls_daemon);

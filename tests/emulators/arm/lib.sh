@@ -15,13 +15,8 @@
 # --client-cert, --federated-token-file). Needs curl and jq.
 
 ARM_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE:-$0}")" && pwd)
-if [ -z "${ARM_EMU:-}" ]; then
-	if [ -n "${TOOLS:-}" ]; then
-		ARM_EMU=$(dirname "$TOOLS")/emulators/arm-emu
-	else
-		ARM_EMU=$ARM_LIB_DIR/../../../build/san/tests/emulators/arm-emu
-	fi
-fi
+. "$ARM_LIB_DIR/../common/lib-common.sh"
+ARM_EMU=${ARM_EMU:-$(emu_bin arm-emu "$ARM_LIB_DIR")}
 ARM_PID=
 ARM_TENANT=${ARM_TENANT:-0a1b2c3d-0000-4000-8000-00000000a2e0}
 ARM_CLIENT_ID=${ARM_CLIENT_ID:-5e3f0a11-0000-4000-8000-0000000c11e7}
@@ -44,22 +39,8 @@ arm_start() {
 		--federated-token-file "$ARM_DIR/federated-token" --log "$ARM_DIR/emu.log" "$@" \
 		</dev/null >>"$ARM_DIR/emu.out" 2>&1 5>&- &
 	ARM_PID=$!
-	if command -v test_atexit >/dev/null 2>&1 && [ -z "${ARM_ATEXIT_:-}" ]; then
-		ARM_ATEXIT_=1
-		test_atexit arm_stop
-	fi
-	local tries=200
-	while [ ! -s "$ARM_DIR/port" ]; do
-		if ! kill -0 "$ARM_PID" 2>/dev/null; then
-			echo "arm_start: the emulator exited:" >&2
-			cat "$ARM_DIR/emu.out" >&2
-			ARM_PID=
-			return 1
-		fi
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || { echo "arm_start: no ready file after 20 s" >&2; return 1; }
-		sleep 0.1
-	done
+	emu_atexit ARM_ATEXIT_ arm_stop
+	emu_wait_ready arm_start ARM_PID "$ARM_DIR" || return 1
 	ARM_PORT=$(cat "$ARM_DIR/port")
 	ARM_IPORT=$(cat "$ARM_DIR/iport")
 	ARM_URL=https://127.0.0.1:$ARM_PORT
@@ -71,21 +52,14 @@ arm_start() {
 
 # arm_stop: SIGTERM, and wait for the emulator to exit.
 arm_stop() {
-	if [ -n "${ARM_PID:-}" ]; then
-		kill "$ARM_PID" 2>/dev/null
-		wait "$ARM_PID" 2>/dev/null
-		ARM_PID=
-	fi
-	return 0
+	emu_kill "${ARM_PID:-}"
+	ARM_PID=
 }
 
 # arm_ctl METHOD PATH [JSON]: a control call (PATH relative to /emulator/);
 # prints the answer; fails on a status other than 2xx.
 arm_ctl() {
-	local path=${2#/}
-	path=${path#emulator/}
-	curl -sS --fail-with-body --cacert "$ARM_CA" -X "$1" -H 'Content-Type: application/json' \
-		${3:+--data-binary "$3"} "$ARM_URL/emulator/$path"
+	emu_ctl "$ARM_CA" "$ARM_URL" "$@"
 }
 
 # arm_token: an access token for the client secret, from the emulator's

@@ -10,10 +10,8 @@
  * exits 0 on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "emu.h"
 
@@ -21,24 +19,6 @@ struct emu emu = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cfg = {.polls_to_done = 2, .token_lifetime_s = 3600, .retry_after = 1, .page_size = 100},
 };
-
-static int write_ready(const char *path, int port)
-{
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (!f) {
-		fprintf(stderr, "arm-emu: cannot write %s: %s\n", tmp, strerror(errno));
-		return -errno;
-	}
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		int e = errno;
-		fprintf(stderr, "arm-emu: cannot write %s: %s\n", path, strerror(e));
-		unlink(tmp);
-		return -e;
-	}
-	return 0;
-}
 
 static void usage(void)
 {
@@ -135,42 +115,14 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (logpath) {
-		emu.log = fopen(logpath, "ae");
-		if (!emu.log) {
-			fprintf(stderr, "arm-emu: cannot open the log %s: %s\n", logpath, strerror(errno));
-			return 2;
-		}
-		setvbuf(emu.log, NULL, _IOLBF, 0);
-	}
+	if (logpath && emu_open_log("arm-emu", logpath, &emu.log) < 0)
+		return 2;
 	if (gnutls_global_init() < 0 || schema_load() < 0 || auth_load(secret_file, client_cert, fed_file) < 0)
 		return 2;
 
-	_cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
-	if (read_file(cert, &cert_pem, NULL) < 0 || read_file(key, &key_pem, NULL) < 0) {
-		fprintf(stderr, "arm-emu: cannot read the TLS certificate %s or key %s\n", cert, key);
-		return 2;
-	}
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
-	signal(SIGPIPE, SIG_IGN);
-
-	if (http_start(cert_pem, key_pem) < 0)
-		return 1;
-	if ((iready && write_ready(iready, emu.iport) < 0) || write_ready(ready, emu.port) < 0) {
-		http_stop();
-		return 1;
-	}
-	if (emu.log)
-		fprintf(emu.log, "arm-emu: serving on %s/, IMDS on http://127.0.0.1:%d\n", emu.base, emu.iport);
-	int sig = 0;
-	sigwait(&set, &sig);
-	http_stop();
-	if (emu.log)
-		fclose(emu.log);
-	return 0;
+	return emu_serve(&(struct emu_server){
+		.prog = "arm-emu", .start = http_start, .stop = http_stop, .log = emu.log,
+		.cert = cert, .key = key, .ready = ready, .port = &emu.port,
+		.side_ready = iready, .side_port = &emu.iport, .side_name = "IMDS",
+	});
 }

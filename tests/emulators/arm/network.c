@@ -9,7 +9,10 @@
 
 #include "res.h"
 
-void nic_unlink(struct res *nic)
+/* LINK: the back-references to NIC's IP configurations and to NIC made in
+ * the subnets, public IPs and security group it names; else removed (a
+ * public IP's only where it still names this configuration). */
+static void nic_refs(struct res *nic, bool link)
 {
 	size_t i;
 	json_t *ipc;
@@ -18,33 +21,47 @@ void nic_unlink(struct res *nic)
 		const char *ipc_id = json_string_value(json_object_get(ipc, "id"));
 		struct res *sn = res_by_id(ref_id(p, "subnet"));
 		if (sn)
-			backref_del(sn, "ipConfigurations", ipc_id);
+			(link ? backref_add : backref_del)(sn, "ipConfigurations", ipc_id);
 		struct res *pip = res_by_id(ref_id(p, "publicIPAddress"));
-		if (pip && streqi(ref_id(res_props(pip), "ipConfiguration"), ipc_id))
+		if (pip && link)
+			json_object_set_new(res_props(pip), "ipConfiguration", json_pack("{s:s}", "id", ipc_id));
+		else if (pip && streqi(ref_id(res_props(pip), "ipConfiguration"), ipc_id))
 			json_object_del(res_props(pip), "ipConfiguration");
 	}
 	struct res *nsg = res_by_id(ref_id(res_props(nic), "networkSecurityGroup"));
 	if (nsg)
-		backref_del(nsg, "networkInterfaces", res_id_of(nic));
+		(link ? backref_add : backref_del)(nsg, "networkInterfaces", res_id_of(nic));
+}
+
+void nic_unlink(struct res *nic)
+{
+	nic_refs(nic, false);
 }
 
 void nic_link(struct res *nic)
 {
+	nic_refs(nic, true);
+}
+
+/* S's own name when S is a subnet of the virtual network whose subnets'
+ * keys start SKEY + '/', else NULL. */
+static const char *own_subnet(struct res *s, const char *skey)
+{
+	size_t n = strlen(skey);
+	if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, n) != 0 || s->key[n] != '/')
+		return NULL;
+	return strrchr(s->name, '/') + 1;
+}
+
+/* Whether the body's subnets SUBS name SNAME (case-insensitively). */
+static bool subnet_listed(json_t *subs, const char *sname)
+{
+	bool kept = false;
 	size_t i;
-	json_t *ipc;
-	json_array_foreach(json_object_get(res_props(nic), "ipConfigurations"), i, ipc) {
-		json_t *p = json_object_get(ipc, "properties");
-		const char *ipc_id = json_string_value(json_object_get(ipc, "id"));
-		struct res *sn = res_by_id(ref_id(p, "subnet"));
-		if (sn)
-			backref_add(sn, "ipConfigurations", ipc_id);
-		struct res *pip = res_by_id(ref_id(p, "publicIPAddress"));
-		if (pip)
-			json_object_set_new(res_props(pip), "ipConfiguration", json_pack("{s:s}", "id", ipc_id));
-	}
-	struct res *nsg = res_by_id(ref_id(res_props(nic), "networkSecurityGroup"));
-	if (nsg)
-		backref_add(nsg, "networkInterfaces", res_id_of(nic));
+	json_t *e;
+	json_array_foreach(subs, i, e)
+		kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
+	return kept;
 }
 
 /* ---- the per-type builders: validate references, make the served object ---- */
@@ -58,14 +75,10 @@ int build_vnet(struct ctx *c, json_t *body, struct res *old, json_t *o, json_t *
 	/* subnets the new body leaves out go, unless something uses them */
 	_cleanup_free_ char *skey = make_key(c->sub, c->rg, T_SUBNET, c->name);
 	for (struct res *s = emu.res; old && s; s = s->next) {
-		if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, strlen(skey)) != 0 || s->key[strlen(skey)] != '/')
+		const char *sname = own_subnet(s, skey);
+		if (!sname)
 			continue;
-		const char *sname = strrchr(s->name, '/') + 1;
-		bool kept = false;
-		size_t i;
-		json_t *e;
-		json_array_foreach(subs, i, e)
-			kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
+		bool kept = subnet_listed(subs, sname);
 		json_t *users = json_object_get(res_props(s), "ipConfigurations");
 		if (!kept && json_array_size(users) > 0) {
 			reply_error(c->r, 400, "InUseSubnetCannotBeDeleted", NULL,
@@ -111,15 +124,8 @@ void vnet_store_subnets(struct ctx *c, json_t *subs)
 	_cleanup_free_ char *skey = make_key(c->sub, c->rg, T_SUBNET, c->name);
 	for (struct res *s = emu.res, *next; s; s = next) {
 		next = s->next;
-		if (!res_is(s, T_SUBNET) || strncasecmp(s->key, skey, strlen(skey)) != 0 || s->key[strlen(skey)] != '/')
-			continue;
-		const char *sname = strrchr(s->name, '/') + 1;
-		bool kept = false;
-		size_t i;
-		json_t *e;
-		json_array_foreach(subs, i, e)
-			kept |= streqi(json_string_value(json_object_get(e, "name")), sname);
-		if (!kept)
+		const char *sname = own_subnet(s, skey);
+		if (sname && !subnet_listed(subs, sname))
 			res_remove(s);
 	}
 	size_t i;

@@ -10,23 +10,11 @@
 #   other.pem                 a second, unrelated CA (for wrong-CA tests)
 set -eu
 [ $# = 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
-dir=$1
-mkdir -p "$dir"
-chmod 0700 "$dir"
-umask 077
-cd "$dir"
-
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
-	-subj "/CN=cvmctl ARM emulator test CA" \
-	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 30 \
-	-extfile server.ext 2>/dev/null
-rm -f server.csr server.ext ca.srl
-openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 30 \
-	-subj "/CN=some other CA" 2>/dev/null
-rm -f other.key
+. "$(dirname "$0")/../common/testca-lib.sh"
+testca_dir "$1"
+testca_ca "cvmctl ARM emulator test CA"
+testca_server
+testca_other
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout client.key -out client.pem -days 30 \
 	-subj "/CN=cvmctl test application" 2>/dev/null
@@ -37,13 +25,12 @@ printf '%s~%s\n' "$(openssl rand -hex 8)" "$(openssl rand -base64 24 | tr -d '=+
 
 # The federated token: an RS256 JWT from an issuer the emulator does not
 # know; it accepts exactly this string as the assertion.
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 now=$(date +%s)
-hdr=$(printf '{"alg":"RS256","typ":"JWT","kid":"ci"}' | b64url)
+hdr=$(printf '{"alg":"RS256","typ":"JWT","kid":"ci"}' | testca_b64url)
 pay=$(printf '{"iss":"https://token.actions.example.invalid","sub":"repo:cvmctl/cvmctl:ref:refs/heads/main","aud":"api://AzureADTokenExchange","iat":%s,"exp":%s}' \
-	"$now" "$((now + 3600))" | b64url)
+	"$now" "$((now + 3600))" | testca_b64url)
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out issuer.key 2>/dev/null
-sig=$(printf '%s.%s' "$hdr" "$pay" | openssl dgst -sha256 -sign issuer.key -binary | b64url)
+sig=$(printf '%s.%s' "$hdr" "$pay" | openssl dgst -sha256 -sign issuer.key -binary | testca_b64url)
 rm -f issuer.key
 # no newline at the end, like the token files Kubernetes and CI runners write
 printf '%s.%s.%s' "$hdr" "$pay" "$sig" >federated-token

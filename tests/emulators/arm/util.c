@@ -1,8 +1,6 @@
 /* Small helpers: clocks, strings, identifiers, files, forms, base64. */
 #include <ctype.h>
 #include <errno.h>
-#include <gnutls/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -29,25 +27,6 @@ long long emu_now(void)
 const char *link_base(void)
 {
 	return emu.cfg.link_base[0] ? emu.cfg.link_base : emu.base;
-}
-
-char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-	if (!d)
-		abort();
-	return d;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
 }
 
 char *xstrdown(const char *s)
@@ -81,86 +60,11 @@ void iso_time(char *buf, size_t n, long long t)
 	snprintf(buf, n, "%s.0000000+00:00", tmp);
 }
 
-void random_hex(char *buf, size_t nhex)
-{
-	unsigned char b[64];
-	size_t nb = (nhex + 1) / 2;
-	if (nb > sizeof(b))
-		nb = sizeof(b);
-	if (gnutls_rnd(GNUTLS_RND_NONCE, b, nb) < 0)
-		abort();
-	for (size_t i = 0; i < nhex && i / 2 < nb; i++)
-		buf[i] = "0123456789abcdef"[(i % 2) ? (b[i / 2] & 15) : (b[i / 2] >> 4)];
-	buf[nhex] = 0;
-}
-
 void random_guid(char buf[37])
 {
 	char h[33];
 	random_hex(h, 32);
 	snprintf(buf, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
-}
-
-int read_file(const char *path, char **out, size_t *len)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		size_t got = fread(buf + n, 1, 4096, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		return -EIO;
-	}
-	buf[n] = 0;
-	*out = buf;
-	if (len)
-		*len = n;
-	return 0;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static char *url_decode(const char *s, size_t n)
-{
-	char *d = malloc(n + 1), *o = d;
-	if (!d)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+') {
-			*o++ = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else {
-			*o++ = s[i];
-		}
-	}
-	*o = 0;
-	return d;
 }
 
 /* The value of NAME in an x-www-form-urlencoded body (fields in any order,

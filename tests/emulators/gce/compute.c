@@ -1,6 +1,7 @@
 /* Compute v1 resources: instances (insert, get, list, aggregatedList,
  * delete, start, stop, setMetadata, setLabels), images, machine types and
  * firewalls, behind the bearer check, the rate limit and injected faults. */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <regex.h>
@@ -577,21 +578,38 @@ static void instance_start_stop(struct req *r, struct instance *in, bool start)
 	reply_op(r, op);
 }
 
-static void instance_set_metadata(struct req *r, struct instance *in)
+/* The body of a setMetadata or setLabels call once it passes what both check
+ * first: a requestId not seen before, the schema (MESSAGE, ROOT), and its
+ * FIELD matching the fingerprint HAVE (412 with MISMATCH otherwise). NULL
+ * once answered. */
+static json_t *fingerprinted_body(struct req *r, struct instance *in, const char *message, const char *root,
+				  const char *field, const char *have, const char *mismatch)
 {
 	if (request_id_seen(r, in->project))
-		return;
-	_cleanup_(json_decrefp) json_t *body = parse_body(r, false);
-	if (!body || schema_check(r, body, "Metadata", "metadata_resource") < 0)
-		return;
-	json_t *md = json_object_get(in->res, "metadata");
-	const char *have = json_string_value(json_object_get(md, "fingerprint"));
-	const char *given = json_string_value(json_object_get(body, "fingerprint"));
-	if (!given || strcmp(given, have) != 0) {
-		reply_error(r, 412, "global", "conditionNotMet", NULL,
-			    "Supplied fingerprint does not match current metadata fingerprint.");
-		return;
+		return NULL;
+	json_t *body = parse_body(r, false);
+	if (!body || schema_check(r, body, message, root) < 0) {
+		json_decref(body);
+		return NULL;
 	}
+	const char *given = json_string_value(json_object_get(body, field));
+	if (!given || strcmp(given, have) != 0) {
+		reply_error(r, 412, "global", "conditionNotMet", NULL, "%s", mismatch);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static void instance_set_metadata(struct req *r, struct instance *in)
+{
+	json_t *md = json_object_get(in->res, "metadata");
+	_cleanup_(json_decrefp) json_t *body =
+		fingerprinted_body(r, in, "Metadata", "metadata_resource", "fingerprint",
+				   json_string_value(json_object_get(md, "fingerprint")),
+				   "Supplied fingerprint does not match current metadata fingerprint.");
+	if (!body)
+		return;
 	if (validate_metadata(r, body, "metadata") < 0)
 		return;
 	json_t *nmd = json_pack("{s:s}", "kind", "compute#metadata");
@@ -608,18 +626,12 @@ static void instance_set_metadata(struct req *r, struct instance *in)
 
 static void instance_set_labels(struct req *r, struct instance *in)
 {
-	if (request_id_seen(r, in->project))
+	_cleanup_(json_decrefp) json_t *body =
+		fingerprinted_body(r, in, "InstancesSetLabelsRequest", "instances_set_labels_request_resource",
+				   "labelFingerprint", json_string_value(json_object_get(in->res, "labelFingerprint")),
+				   "Labels fingerprint either invalid or resource labels have changed");
+	if (!body)
 		return;
-	_cleanup_(json_decrefp) json_t *body = parse_body(r, false);
-	if (!body || schema_check(r, body, "InstancesSetLabelsRequest", "instances_set_labels_request_resource") < 0)
-		return;
-	const char *have = json_string_value(json_object_get(in->res, "labelFingerprint"));
-	const char *given = json_string_value(json_object_get(body, "labelFingerprint"));
-	if (!given || strcmp(given, have) != 0) {
-		reply_error(r, 412, "global", "conditionNotMet", NULL,
-			    "Labels fingerprint either invalid or resource labels have changed");
-		return;
-	}
 	json_t *labels = json_object_get(body, "labels");
 	if (validate_labels(r, labels, "labels") < 0)
 		return;
@@ -680,6 +692,20 @@ static void instance_aggregated(struct req *r, const char *project)
 
 /* ---- firewalls ---- */
 
+/* A firewall body's priority, when given, is 0 to 65535: 0, or -EINVAL
+ * once answered. */
+static int firewall_priority_check(struct req *r, json_t *body)
+{
+	json_t *prio = json_object_get(body, "priority");
+	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
+		reply_error(r, 400, "global", "invalid", NULL,
+			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
+			    (long long)json_integer_value(prio));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void firewall_insert(struct req *r, const char *project)
 {
 	if (request_id_seen(r, project))
@@ -713,13 +739,8 @@ static void firewall_insert(struct req *r, const char *project)
 			    "Invalid value for field 'resource': ''. Exactly one of 'allowed' or 'denied' must be specified.");
 		return;
 	}
-	json_t *prio = json_object_get(body, "priority");
-	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
-		reply_error(r, 400, "global", "invalid", NULL,
-			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
-			    (long long)json_integer_value(prio));
+	if (firewall_priority_check(r, body) < 0)
 		return;
-	}
 	_cleanup_free_ char *key = xasprintf("%s/%s", project, name);
 	if (json_object_get(emu.firewalls, key)) {
 		reply_error(r, 409, "global", "alreadyExists", NULL,
@@ -732,7 +753,7 @@ static void firewall_insert(struct req *r, const char *project)
 	json_t *fw = json_pack("{s:s,s:s,s:s}", "kind", "compute#firewall", "id", id, "creationTimestamp", ts);
 	json_object_update(fw, body);
 	json_object_set_new(fw, "network", json_sprintf(SELF_BASE "projects/%s/global/networks/%s", project, netname));
-	if (!prio)
+	if (!json_object_get(fw, "priority"))
 		json_object_set_new(fw, "priority", json_integer(1000));
 	if (!json_object_get(fw, "direction"))
 		json_object_set_new(fw, "direction", json_string("INGRESS"));
@@ -770,13 +791,8 @@ static void firewall_change(struct req *r, const char *project, const char *name
 			    "Invalid value for field 'resource.name': '%s'. The name of a firewall cannot be changed.", bn);
 		return;
 	}
-	json_t *prio = json_object_get(body, "priority");
-	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
-		reply_error(r, 400, "global", "invalid", NULL,
-			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
-			    (long long)json_integer_value(prio));
+	if (firewall_priority_check(r, body) < 0)
 		return;
-	}
 	static const char *const keep[] = {"kind", "id", "creationTimestamp", "name", "network", "selfLink"};
 	if (!patch) {
 		json_t *old = json_deep_copy(fw);
@@ -912,6 +928,23 @@ static bool image_project(const char *p)
 	return false;
 }
 
+/* GET operations/NAME or POST operations/NAME/wait (SEG: NAME[, "wait"],
+ * N 1 or 2) of ZONE (NULL: global); false, unanswered, for any other path
+ * or method. */
+static bool operation_call(struct req *r, const char *project, const char *zone, char **seg, int n)
+{
+	bool wait = n == 2 && strcmp(seg[1], "wait") == 0;
+	if ((n == 2 && !wait) || strcmp(r->method, wait ? "POST" : "GET") != 0)
+		return false;
+	if (wait) {
+		_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
+		if (!b)
+			return true;
+	}
+	ops_handle(r, project, zone, seg[0], wait);
+	return true;
+}
+
 static void dispatch(struct req *r, char **seg, int n)
 {
 	const char *m = r->method;
@@ -933,15 +966,8 @@ static void dispatch(struct req *r, char **seg, int n)
 		return;
 	}
 	if (n >= 5 && strcmp(seg[2], "global") == 0 && strcmp(seg[3], "operations") == 0 && n <= 6) {
-		bool wait = n == 6 && strcmp(seg[5], "wait") == 0;
-		if ((n == 6 && !wait) || strcmp(m, wait ? "POST" : "GET") != 0)
+		if (!operation_call(r, project, NULL, seg + 4, n - 4))
 			goto nf;
-		if (wait) {
-			_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
-			if (!b)
-				return;
-		}
-		ops_handle(r, project, NULL, seg[4], wait);
 		return;
 	}
 	if (n == 4 && strcmp(seg[2], "aggregated") == 0 && strcmp(seg[3], "instances") == 0 && strcmp(m, "GET") == 0) {
@@ -968,15 +994,8 @@ static void dispatch(struct req *r, char **seg, int n)
 		goto nf;
 	const char *coll = seg[4];
 	if (strcmp(coll, "operations") == 0 && (n == 6 || n == 7)) {
-		bool wait = n == 7 && strcmp(seg[6], "wait") == 0;
-		if ((n == 7 && !wait) || strcmp(m, wait ? "POST" : "GET") != 0)
+		if (!operation_call(r, project, zone, seg + 5, n - 5))
 			goto nf;
-		if (wait) {
-			_cleanup_(json_decrefp) json_t *b = parse_body(r, true);
-			if (!b)
-				return;
-		}
-		ops_handle(r, project, zone, seg[5], wait);
 		return;
 	}
 	if (strcmp(coll, "machineTypes") == 0 && n == 6 && strcmp(m, "GET") == 0) {

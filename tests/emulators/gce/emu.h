@@ -13,12 +13,14 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
+#include "../common/emu_http.h"
+#include "../common/emu_serve.h"
+#include "../common/emu_util.h"
 
 
 
 #define SELF_BASE "https://www.googleapis.com/compute/v1/"
 #define GOOGLE_TOKEN_URL "https://oauth2.googleapis.com/token"
-#define MAX_BODY (4u << 20)
 
 /* ---- state (all of it under emu.lock) ---- */
 
@@ -163,12 +165,8 @@ void http_stop(void);
 /* ---- util ---- */
 long long now_wall_ms(void);
 long long now_mono_ms(void);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rfc3339(char *buf, size_t n, long long wall_ms);
-void random_hex(char *buf, size_t nhex);
 char *random_id(void); /* a uint64 as a decimal string */
-int read_file(const char *path, char **out, size_t *len);
 char *form_value(const char *body, const char *name); /* x-www-form-urlencoded */
 bool zone_valid(const char *zone);
 char *zone_region(const char *zone);

@@ -2,7 +2,6 @@
  * control endpoint; plain HTTP for the guest metadata server), one thread
  * per connection so that hanging GETs (operations.wait, wait_for_change)
  * block only their own client. Every request is handled under emu.lock. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,10 +61,8 @@ void reply_error(struct req *r, int code, const char *domain, const char *reason
 		 const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	reply_json(r, code, error_body(code, domain, reason, status_word, msg));
 	free(msg);
@@ -141,17 +138,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (r->len + *upload_size > MAX_BODY) {
-			r->overflow = true;
-		} else {
-			char *nb = realloc(r->body, r->len + *upload_size + 1);
-			if (!nb)
-				return MHD_NO;
-			r->body = nb;
-			memcpy(r->body + r->len, upload, *upload_size);
-			r->len += *upload_size;
-			r->body[r->len] = 0;
-		}
+		if (emu_body_append(&r->body, &r->len, &r->overflow, upload, *upload_size) < 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -166,15 +154,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	pthread_mutex_unlock(&emu.lock);
 	if (r->drop)
 		return MHD_NO; /* the side effect happened; the client sees the connection close */
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(r->out), r->out, MHD_RESPMEM_MUST_COPY);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", r->ctype);
-	for (int i = 0; i < r->n_hdr; i++)
+	struct MHD_Response *resp = emu_http_response(r->out, r->ctype);
+	for (int i = 0; resp && i < r->n_hdr; i++)
 		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
-	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return emu_http_queue(conn, r->status, resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -196,36 +179,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-static struct MHD_Daemon *start_one(bool tls, const char *cert, const char *key, int *port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d;
-	if (tls)
-		d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)120, MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, (void *)1, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)120, MHD_OPTION_END);
-	if (!d)
-		return NULL;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	*port = info ? info->port : 0;
-	return d;
-}
-
 int http_start(const char *cert_pem, const char *key_pem)
 {
-	tls_daemon = start_one(true, cert_pem, key_pem, &emu.port);
+	tls_daemon = emu_http_listen(cert_pem, key_pem, on_request, NULL, on_completed, &emu.port);
 	if (!tls_daemon || !emu.port) {
 		fprintf(stderr, "gce-emu: cannot start the HTTPS server on 127.0.0.1\n");
 		return -EIO;
 	}
-	md_daemon = start_one(false, NULL, NULL, &emu.mport);
+	md_daemon = emu_http_listen(NULL, NULL, on_request, (void *)1, on_completed, &emu.mport);
 	if (!md_daemon || !emu.mport) {
 		fprintf(stderr, "gce-emu: cannot start the metadata server on 127.0.0.1\n");
 		return -EIO;

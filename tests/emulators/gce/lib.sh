@@ -13,13 +13,8 @@
 # Needs curl and jq.
 
 GCE_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE:-$0}")" && pwd)
-if [ -z "${GCE_EMU:-}" ]; then
-	if [ -n "${TOOLS:-}" ]; then
-		GCE_EMU=$(dirname "$TOOLS")/emulators/gce-emu
-	else
-		GCE_EMU=$GCE_LIB_DIR/../../../build/san/tests/emulators/gce-emu
-	fi
-fi
+. "$GCE_LIB_DIR/../common/lib-common.sh"
+GCE_EMU=${GCE_EMU:-$(emu_bin gce-emu "$GCE_LIB_DIR")}
 GCE_PID=
 
 # gce_start DIR [ARGS...]: key material in DIR (made by testca.sh unless
@@ -39,22 +34,8 @@ gce_start() {
 		--metadata-ready-file "$GCE_DIR/mport" --log "$GCE_DIR/emu.log" "$@" \
 		</dev/null >>"$GCE_DIR/emu.out" 2>&1 5>&- &
 	GCE_PID=$!
-	if command -v test_atexit >/dev/null 2>&1 && [ -z "${GCE_ATEXIT_:-}" ]; then
-		GCE_ATEXIT_=1
-		test_atexit gce_stop
-	fi
-	local tries=200
-	while [ ! -s "$GCE_DIR/port" ]; do
-		if ! kill -0 "$GCE_PID" 2>/dev/null; then
-			echo "gce_start: the emulator exited:" >&2
-			cat "$GCE_DIR/emu.out" >&2
-			GCE_PID=
-			return 1
-		fi
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || { echo "gce_start: no ready file after 20 s" >&2; return 1; }
-		sleep 0.1
-	done
+	emu_atexit GCE_ATEXIT_ gce_stop
+	emu_wait_ready gce_start GCE_PID "$GCE_DIR" || return 1
 	GCE_PORT=$(cat "$GCE_DIR/port")
 	GCE_MPORT=$(cat "$GCE_DIR/mport")
 	GCE_URL=https://127.0.0.1:$GCE_PORT/compute/v1
@@ -67,21 +48,14 @@ gce_start() {
 
 # gce_stop: SIGTERM, and wait for the emulator to exit.
 gce_stop() {
-	if [ -n "${GCE_PID:-}" ]; then
-		kill "$GCE_PID" 2>/dev/null
-		wait "$GCE_PID" 2>/dev/null
-		GCE_PID=
-	fi
-	return 0
+	emu_kill "${GCE_PID:-}"
+	GCE_PID=
 }
 
 # gce_ctl METHOD PATH [JSON]: a control call (PATH relative to /emulator/);
 # prints the answer; fails on a status other than 2xx.
 gce_ctl() {
-	local path=${2#/}
-	path=${path#emulator/}
-	curl -sS --fail-with-body --cacert "$GCE_CA" -X "$1" -H 'Content-Type: application/json' \
-		${3:+--data-binary "$3"} "https://127.0.0.1:$GCE_PORT/emulator/$path"
+	emu_ctl "$GCE_CA" "https://127.0.0.1:$GCE_PORT" "$@"
 }
 
 # gce_count_label KEY VALUE: how many instances carry label KEY=VALUE.

@@ -9,10 +9,8 @@
  * file once it serves, and exits 0 on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "emu.h"
 
@@ -20,28 +18,6 @@ struct emu emu = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cfg = {.polls_to_done = 2, .token_lifetime_s = 3600, .rate_limit_status = 403, .wait_max_ms = 2000},
 };
-
-static int write_ready(const char *path, int port)
-{
-	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (!f) {
-		int e = errno;
-		fprintf(stderr, "gce-emu: cannot write %s: %s\n", tmp, strerror(e));
-		free(tmp);
-		return -e;
-	}
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		int e = errno;
-		fprintf(stderr, "gce-emu: cannot write %s: %s\n", path, strerror(e));
-		unlink(tmp);
-		free(tmp);
-		return -e;
-	}
-	free(tmp);
-	return 0;
-}
 
 static void usage(void)
 {
@@ -120,43 +96,14 @@ int main(int argc, char **argv)
 			return 2;
 		emu.projects[emu.n_projects++] = xstrdup("cvmctl-test");
 	}
-	if (logpath) {
-		emu.log = fopen(logpath, "ae");
-		if (!emu.log) {
-			fprintf(stderr, "gce-emu: cannot open the log %s: %s\n", logpath, strerror(errno));
-			return 2;
-		}
-		setvbuf(emu.log, NULL, _IOLBF, 0);
-	}
+	if (logpath && emu_open_log("gce-emu", logpath, &emu.log) < 0)
+		return 2;
 	if (schema_load() < 0)
 		return 2;
 
-	_cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
-	if (read_file(cert, &cert_pem, NULL) < 0 || read_file(key, &key_pem, NULL) < 0) {
-		fprintf(stderr, "gce-emu: cannot read the TLS certificate %s or key %s\n", cert, key);
-		return 2;
-	}
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
-	signal(SIGPIPE, SIG_IGN);
-
-	if (http_start(cert_pem, key_pem) < 0)
-		return 1;
-	if ((mready && write_ready(mready, emu.mport) < 0) || write_ready(ready, emu.port) < 0) {
-		http_stop();
-		return 1;
-	}
-	if (emu.log)
-		fprintf(emu.log, "gce-emu: serving on https://127.0.0.1:%d, metadata on http://127.0.0.1:%d\n",
-			emu.port, emu.mport);
-	int sig = 0;
-	sigwait(&set, &sig);
-	http_stop();
-	if (emu.log)
-		fclose(emu.log);
-	return 0;
+	return emu_serve(&(struct emu_server){
+		.prog = "gce-emu", .start = http_start, .stop = http_stop, .log = emu.log,
+		.cert = cert, .key = key, .ready = ready, .port = &emu.port,
+		.side_ready = mready, .side_port = &emu.mport, .side_name = "metadata",
+	});
 }

@@ -11,27 +11,12 @@
 #                           for host-name checks: gce_start with GCE_TLS_CERT/GCE_TLS_KEY set to them
 set -eu
 [ $# = 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
-dir=$1
-mkdir -p "$dir"
-chmod 0700 "$dir"
-umask 077
-cd "$dir"
-
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
-	-subj "/CN=cvmctl GCE emulator test CA" \
-	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 30 \
-	-extfile server.ext 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout wrong-host.key -out wrong-host.csr -subj "/CN=not-this-host.invalid" 2>/dev/null
-printf 'subjectAltName=DNS:not-this-host.invalid\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >wrong-host.ext
-openssl x509 -req -in wrong-host.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out wrong-host.pem -days 30 \
-	-extfile wrong-host.ext 2>/dev/null
-rm -f server.csr server.ext wrong-host.csr wrong-host.ext ca.srl
-openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 30 \
-	-subj "/CN=some other CA" 2>/dev/null
-rm -f other.key
+. "$(dirname "$0")/../common/testca-lib.sh"
+testca_dir "$1"
+testca_ca "cvmctl GCE emulator test CA"
+testca_server
+testca_leaf wrong-host not-this-host.invalid 'subjectAltName=DNS:not-this-host.invalid\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n'
+testca_other
 
 # sa.json: PKCS#8 RSA 2048, newlines escaped inside the JSON string.
 sa_json() {
