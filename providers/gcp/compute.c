@@ -109,6 +109,19 @@ int gcp_again_ms(provider_t *p, const http_req_t *r, int n) {
 	return ra >= 0 ? (ra > 0 ? ra : 1) : http_backoff_ms(n, 1000, 30000, &p->rng);
 }
 
+char *gcp_insert_url(const provider_t *p, const char *zone, const char *request_id) {
+	return gcp_url(p, "projects/%s/zones/%s/instances?requestId=%s", p->project, zone, request_id);
+}
+
+char *gcp_delete_url(const provider_t *p, const char *zone, const char *name, const char *request_id) {
+	return gcp_url(p, "projects/%s/zones/%s/instances/%s?requestId=%s", p->project, zone, name, request_id);
+}
+
+char *gcp_instance_url(const provider_t *p, const char *zone, const char *name, const char *verb) {
+	return gcp_url(p, "projects/%s/zones/%s/instances/%s%s%s", p->project, zone, name, verb ? "/" : "",
+	               verb ? verb : "");
+}
+
 /* ---- bodies ---- */
 
 static void set_files(cloudinit_params_t *cp, const cvm_desired_t *w) {

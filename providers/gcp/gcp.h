@@ -113,6 +113,11 @@ bool gcp_throttled(long status, const json_t *body);
 /* How long to wait after the n-th throttled attempt of r. */
 int gcp_again_ms(provider_t *p, const http_req_t *r, int n);
 
+/* The mutating requests' URLs (op.c sends them; the golden files show
+ * them). */
+char *gcp_insert_url(const provider_t *p, const char *zone, const char *request_id);
+char *gcp_delete_url(const provider_t *p, const char *zone, const char *name, const char *request_id);
+char *gcp_instance_url(const provider_t *p, const char *zone, const char *name, const char *verb);
 /* The instances.insert body (the golden files render it too). */
 json_t *gcp_insert_body(const provider_t *p, const cvm_desired_t *want, const char *source_image, char **err);
 /* The setMetadata body: cur's items (every other key kept), the delivery

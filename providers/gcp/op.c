@@ -109,20 +109,18 @@ static void enter(prov_op_t *op, step_t s) {
 	const char *pj = p->project, *z = op->zone, *n = op->name;
 	switch (s) {
 	case S_INSERT:
-		set_request(op, "POST", gcp_url(p, "projects/%s/zones/%s/instances?requestId=%s", pj, z, op->request_id),
-		            xstrdup(op->body));
+		set_request(op, "POST", gcp_insert_url(p, z, op->request_id), xstrdup(op->body));
 		break;
 	case S_ADOPT_GET:
 	case S_CHECK_GET:
 	case S_META_GET:
-		set_request(op, "GET", gcp_url(p, "projects/%s/zones/%s/instances/%s", pj, z, n), NULL);
+		set_request(op, "GET", gcp_instance_url(p, z, n, NULL), NULL);
 		break;
 	case S_DELETE:
-		set_request(op, "DELETE",
-		            gcp_url(p, "projects/%s/zones/%s/instances/%s?requestId=%s", pj, z, n, op->request_id), NULL);
+		set_request(op, "DELETE", gcp_delete_url(p, z, n, op->request_id), NULL);
 		break;
 	case S_START:
-		set_request(op, "POST", gcp_url(p, "projects/%s/zones/%s/instances/%s/start", pj, z, n), NULL);
+		set_request(op, "POST", gcp_instance_url(p, z, n, "start"), NULL);
 		break;
 	case S_ZONEOP:
 		set_request(op, "GET", gcp_url(p, "projects/%s/zones/%s/operations/%s", pj, z, op->opname), NULL);
@@ -130,8 +128,7 @@ static void enter(prov_op_t *op, step_t s) {
 	case S_SETLABELS: {
 		_cleanup_json_ json_t *b = json_pack("{s:O}", "labels", op->labels);
 		if (op->label_fp) json_object_set_new(b, "labelFingerprint", json_string(op->label_fp));
-		set_request(op, "POST", gcp_url(p, "projects/%s/zones/%s/instances/%s/setLabels", pj, z, n),
-		            json_dumps(b, JSON_COMPACT));
+		set_request(op, "POST", gcp_instance_url(p, z, n, "setLabels"), json_dumps(b, JSON_COMPACT));
 		break;
 	}
 	default: break; /* S_SETMETA's body is made from what S_META_GET read */
@@ -237,9 +234,7 @@ static int plan_update(prov_op_t *op, const json_t *inst, prov_call_t *call) {
 	_cleanup_json_ json_t *b = gcp_metadata_body(md, op->delivery);
 	enter(op, S_SETMETA);
 	op->after = labels_same ? S_DONE : S_SETLABELS;
-	set_request(op, "POST",
-	            gcp_url(op->p, "projects/%s/zones/%s/instances/%s/setMetadata", op->p->project, op->zone, op->name),
-	            json_dumps(b, JSON_COMPACT));
+	set_request(op, "POST", gcp_instance_url(op->p, op->zone, op->name, "setMetadata"), json_dumps(b, JSON_COMPACT));
 	return 0;
 }
 
