@@ -75,7 +75,11 @@ const char *gcp_error_reason(const json_t *body) {
 char *gcp_error_message(const provider_t *p, const char *what, const http_req_t *r) {
 	const char *const secrets[] = {p->tok.token, NULL};
 	long st = http_status(r);
-	_cleanup_free_ char *url = http_scrub(http_url(r), strlen(http_url(r)), secrets, 300);
+	/* The URL is ours (base, project, zone, name, requestId, filter, page
+	 * token): only a token that found its way in would be a secret. */
+	_cleanup_free_ char *url = xstrdup(http_url(r));
+	char *q = strchr(url, '?');
+	if (q && (strlen(url) > 300 || strstr(q, "pageToken="))) *q = 0;
 	_cleanup_free_ char *head =
 	    xasprintf("provider %s: %s%s%s %s", p->name, what ? what : "", what ? ": " : "", http_method(r), url);
 	if (!st) {
