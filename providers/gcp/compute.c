@@ -134,11 +134,22 @@ static void set_files(cloudinit_params_t *cp, const cvm_desired_t *w) {
 	if (!cp->environment) cp->environment = "";
 }
 
-int gcp_delivery(const cvm_desired_t *w, char **out, char **err) {
+json_t *gcp_markers(const cvm_desired_t *w, char **err) {
 	cloudinit_params_t cp;
 	set_files(&cp, w);
 	size_t len;
-	return cloudinit_render_delivery(&cp, out, &len, err);
+	_cleanup_free_ char *doc = NULL;
+	if (cloudinit_render_delivery(&cp, &doc, &len, err) < 0) return NULL;
+	return json_pack("{s:s, s:s, s:s}", CLOUDINIT_GCP_DELIVERY_KEY, doc, "cvmctl-spec-hash",
+	                 w->spec_hash ? w->spec_hash : "", "cvmctl-scope", w->scope ? w->scope : "");
+}
+
+const char *gcp_metadata_get(const json_t *md, const char *k) {
+	size_t i;
+	json_t *it;
+	json_array_foreach(json_object_get(md, "items"), i, it)
+		if (streq(json_string_value(json_object_get(it, "key")), k)) return json_string_value(json_object_get(it, "value"));
+	return NULL;
 }
 
 static json_t *item(const char *k, const char *v) {
@@ -154,9 +165,11 @@ json_t *gcp_insert_body(const provider_t *p, const cvm_desired_t *w, const char 
 	}
 	cloudinit_params_t cp;
 	set_files(&cp, w);
-	_cleanup_free_ char *ud = NULL, *doc = NULL;
+	_cleanup_free_ char *ud = NULL;
 	size_t len;
-	if (cloudinit_render(&cp, &ud, &len, err) < 0 || cloudinit_render_delivery(&cp, &doc, &len, err) < 0) return NULL;
+	if (cloudinit_render(&cp, &ud, &len, err) < 0) return NULL;
+	_cleanup_json_ json_t *markers = gcp_markers(w, err);
+	if (!markers) return NULL;
 	_cleanup_json_ json_t *labels = gcp_labels(w, err);
 	if (!labels) return NULL;
 
@@ -190,9 +203,11 @@ json_t *gcp_insert_body(const provider_t *p, const cvm_desired_t *w, const char 
 	                              "PERSISTENT", "mode", "READ_WRITE", "interface", "NVME", "initializeParams",
 	                              "sourceImage", source_image, "diskSizeGb", disk_gb, "diskType", dt));
 	json_object_set_new(b, "networkInterfaces", json_pack("[o]", nic));
-	json_object_set_new(b, "metadata",
-	                    json_pack("{s:[o, o]}", "items", item("user-data", ud),
-	                              item(CLOUDINIT_GCP_DELIVERY_KEY, doc)));
+	json_t *items = json_pack("[o]", item("user-data", ud));
+	const char *k;
+	json_t *v;
+	json_object_foreach(markers, k, v) json_array_append_new(items, item(k, json_string_value(v)));
+	json_object_set_new(b, "metadata", json_pack("{s:o}", "items", items));
 	json_object_set_new(b, "labels", json_incref(labels));
 	if (p->n_tags || p->firewall) {
 		json_t *tags = json_array();
@@ -203,24 +218,27 @@ json_t *gcp_insert_body(const provider_t *p, const cvm_desired_t *w, const char 
 	return b;
 }
 
-json_t *gcp_metadata_body(const json_t *cur, const char *delivery) {
+json_t *gcp_metadata_body(const json_t *cur, const json_t *set) {
 	json_t *items = json_array();
-	bool set = false;
+	_cleanup_json_ json_t *done = json_object();
 	size_t i;
 	json_t *it;
 	json_array_foreach(json_object_get(cur, "items"), i, it) {
 		const char *k = json_string_value(json_object_get(it, "key"));
 		if (!k) continue;
-		if (strcmp(k, CLOUDINIT_GCP_DELIVERY_KEY) == 0) {
-			if (set) continue;
-			json_array_append_new(items, item(k, delivery));
-			set = true;
+		const json_t *nv = json_object_get(set, k);
+		if (nv) {
+			if (json_object_get(done, k)) continue;
+			json_array_append_new(items, item(k, json_string_value(nv)));
+			json_object_set_new(done, k, json_true());
 		} else {
 			json_t *v = json_object_get(it, "value");
 			json_array_append_new(items, v ? json_pack("{s:s, s:O}", "key", k, "value", v) : item(k, ""));
 		}
 	}
-	if (!set) json_array_append_new(items, item(CLOUDINIT_GCP_DELIVERY_KEY, delivery));
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)set, k, v) if (!json_object_get(done, k)) json_array_append_new(items, item(k, json_string_value(v)));
 	json_t *b = json_object();
 	const char *fp = json_string_value(json_object_get(cur, "fingerprint"));
 	if (fp) json_object_set_new(b, "fingerprint", json_string(fp));

@@ -120,11 +120,17 @@ char *gcp_delete_url(const provider_t *p, const char *zone, const char *name, co
 char *gcp_instance_url(const provider_t *p, const char *zone, const char *name, const char *verb);
 /* The instances.insert body (the golden files render it too). */
 json_t *gcp_insert_body(const provider_t *p, const cvm_desired_t *want, const char *source_image, char **err);
-/* The setMetadata body: cur's items (every other key kept), the delivery
- * key replaced, and cur's fingerprint. */
-json_t *gcp_metadata_body(const json_t *cur, const char *delivery);
-/* The delivery document of want (metadata cvmctl-delivery). */
-int gcp_delivery(const cvm_desired_t *want, char **out, char **err);
+/* The metadata keys cvmctl owns on an instance, as key -> value: the
+ * delivery document (cvmctl-delivery), and the full spec hash and scope
+ * (cvmctl-spec-hash, cvmctl-scope) that the labels can only hold shortened
+ * or encoded. NULL with *err when the delivery cannot be rendered. */
+json_t *gcp_markers(const cvm_desired_t *want, char **err);
+/* The setMetadata body: cur's items with every key of set replaced in its
+ * place (every other key kept), set's new keys appended, and cur's
+ * fingerprint. */
+json_t *gcp_metadata_body(const json_t *cur, const json_t *set);
+/* The value of metadata key k in a Metadata object, or NULL. */
+const char *gcp_metadata_get(const json_t *md, const char *k);
 /* A stable requestId for deleting instance id made by attempt: a retried
  * delete (even in a later pass) sends the same one. */
 void gcp_delete_request_id(const char *id, const char *attempt, char out[37]);
@@ -144,7 +150,8 @@ char *gcp_label_value(const char *s);
 /* Reads our markers from an instance's labels into o; false when the
  * instance is not cvmctl's. known (n) lets a shortened hash or an encoded
  * scope be read back as the recorded one. */
-bool gcp_labels_read(const json_t *labels, const observed_t *known, size_t n, observed_t *o, int *port);
+bool gcp_labels_read(const json_t *labels, const json_t *metadata, const observed_t *known, size_t n, observed_t *o,
+                     int *port);
 
 /* ---- observe (observe.c) ---- */
 

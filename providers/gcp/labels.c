@@ -89,19 +89,30 @@ static const observed_t *known_by_id(const observed_t *known, size_t n, const ch
 	return NULL;
 }
 
-bool gcp_labels_read(const json_t *labels, const observed_t *known, size_t n, observed_t *o, int *port) {
+bool gcp_labels_read(const json_t *labels, const json_t *md, const observed_t *known, size_t n, observed_t *o,
+                     int *port) {
 	const char *id = label(labels, "cvmctl-id");
 	if (!streq(label(labels, "managed-by"), "cvmctl") || !id || !uuid_valid(id)) return false;
 	snprintf(o->id, sizeof o->id, "%s", id);
 	const observed_t *k = known_by_id(known, n, id);
 	const char *hash = label(labels, "cvmctl-spec");
 	const char *scope = label(labels, "cvmctl-scope");
-	if (k && k->spec_hash && hash && *hash && strncmp(k->spec_hash, hash, strlen(hash)) == 0)
+	/* The full values from the metadata, when they agree with the labels
+	 * (the labels are what the list was filtered by). */
+	const char *mhash = gcp_metadata_get(md, "cvmctl-spec-hash");
+	const char *mscope = gcp_metadata_get(md, "cvmctl-scope");
+	_cleanup_free_ char *mscope_enc = mscope ? gcp_label_value(mscope) : NULL;
+	if (mhash && hash && *hash && strncmp(mhash, hash, strlen(hash)) == 0)
+		o->spec_hash = xstrdup(mhash);
+	else if (k && k->spec_hash && hash && *hash && strncmp(k->spec_hash, hash, strlen(hash)) == 0)
 		o->spec_hash = xstrdup(k->spec_hash);
 	else
 		o->spec_hash = xstrdup(hash);
 	_cleanup_free_ char *enc = k && k->scope ? gcp_label_value(k->scope) : NULL;
-	o->scope = xstrdup(enc && scope && strcmp(enc, scope) == 0 ? k->scope : scope);
+	if (mscope_enc && scope && strcmp(mscope_enc, scope) == 0)
+		o->scope = xstrdup(mscope);
+	else
+		o->scope = xstrdup(enc && scope && strcmp(enc, scope) == 0 ? k->scope : scope);
 	o->installation = xstrdup(label(labels, "cvmctl-installation"));
 	o->attempt = xstrdup(label(labels, "cvmctl-attempt"));
 	const char *p = label(labels, "cvmctl-port");

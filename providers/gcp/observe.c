@@ -17,7 +17,17 @@
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 #define LABEL_FILTER "labels.managed-by = \"cvmctl\""
-#define PAGE_SIZE 500
+#define PAGE_SIZE 500 /* the API's maximum */
+
+/* Test builds take CVMCTL_GCP_PAGE_SIZE, so that a test needs a handful of
+ * instances, not hundreds, to reach a second page. */
+static int page_size(void) {
+#ifdef CVM_TEST_HOOKS
+	const char *e = getenv("CVMCTL_GCP_PAGE_SIZE");
+	if (e && atoi(e) > 0 && atoi(e) <= PAGE_SIZE) return atoi(e);
+#endif
+	return PAGE_SIZE;
+}
 
 static res_state_t state_of(const char *s) {
 	if (!s) return RES_OTHER;
@@ -58,7 +68,7 @@ bool gcp_instance_observed(const provider_t *p, const json_t *inst, const char *
 	memset(o, 0, sizeof *o);
 	int port = 0;
 	const char *name = json_string_value(json_object_get(inst, "name"));
-	if (!name || !gcp_labels_read(json_object_get(inst, "labels"), known, n, o, &port)) {
+	if (!name || !gcp_labels_read(json_object_get(inst, "labels"), json_object_get(inst, "metadata"), known, n, o, &port)) {
 		observed_free(o);
 		return false;
 	}
@@ -99,13 +109,14 @@ static int list_zone(provider_t *p, const char *zone, const observed_t *known, s
 	for (int pages = 0;; pages++) {
 		_cleanup_free_ char *tok = page ? http_escape(page) : NULL;
 		_cleanup_free_ char *url = gcp_url(p, "projects/%s/zones/%s/instances?filter=%s&maxResults=%d%s%s", p->project,
-		                                   zone, filter, PAGE_SIZE, tok ? "&pageToken=" : "", tok ? tok : "");
+		                                   zone, filter, page_size(), tok ? "&pageToken=" : "", tok ? tok : "");
 		_cleanup_json_ json_t *resp = NULL;
 		char *err = NULL;
 		long st = gcp_call(p, "GET", url, NULL, &resp, &err);
 		if (st != 200 || !json_is_object(resp)) {
-			*why = err ? err : xasprintf("provider %s: the list of zone %s (page %d) is not JSON", p->name, zone,
-			                             pages + 1);
+			*why = err ? xasprintf("%s (page %d of the list)", err, pages + 1)
+			           : xasprintf("provider %s: page %d of the list of zone %s is not JSON", p->name, pages + 1, zone);
+			free(err);
 			goto fail;
 		}
 		free(err);

@@ -50,7 +50,7 @@ struct prov_op {
 	step_t step, after; /* after: what follows the zone operation */
 	char *id, *name, *zone, *request_id;
 	char *body;            /* of S_INSERT */
-	char *delivery;        /* S_META_GET: the document to set */
+	json_t *markers;       /* S_META_GET: the metadata keys to set */
 	json_t *labels;        /* S_META_GET: the labels to set */
 	char *label_fp;        /* the labelFingerprint last read */
 	char *opname;          /* the zone operation polled */
@@ -78,7 +78,7 @@ void gcp_op_free(prov_op_t *op) {
 	free(op->zone);
 	free(op->request_id);
 	free(op->body);
-	free(op->delivery);
+	json_decref(op->markers);
 	json_decref(op->labels);
 	free(op->label_fp);
 	free(op->opname);
@@ -201,37 +201,34 @@ static bool labels_ours(const prov_op_t *op, const json_t *inst) {
 	       streq(json_string_value(json_object_get(l, "cvmctl-id")), op->id);
 }
 
-static int not_ours(prov_op_t *op, const json_t *inst, prov_call_t *call, const char *what) {
+static int not_ours(prov_op_t *op, const json_t *inst, prov_call_t *call, const char *outcome) {
 	const char *other = json_string_value(json_object_get(json_object_get(inst, "labels"), "cvmctl-id"));
 	return fail(op, call, -EEXIST,
-	            xasprintf("provider %s: an instance named %s already exists in zone %s and %s CVM %s (%s%s); "
-	                      "%s it is left alone",
-	                      op->p->name, op->name, op->zone, "is not", op->id,
-	                      other ? "it carries cvmctl-id " : "it has no cvmctl labels", other ? other : "", what));
+	            xasprintf("provider %s: instance %s in zone %s is not this CVM's (%s%s); it is left alone%s", op->p->name,
+	                      op->name, op->zone, other ? "it carries cvmctl-id " : "it has no cvmctl labels",
+	                      other ? other : "", outcome));
 }
 
 /* The metadata and labels an update sets, from the instance just read:
  * setMetadata when the delivery document differs (then setLabels when the
  * labels do), setLabels alone, or nothing. */
 static int plan_update(prov_op_t *op, const json_t *inst, prov_call_t *call) {
-	if (!labels_ours(op, inst)) return not_ours(op, inst, call, "nothing was updated:");
+	if (!labels_ours(op, inst)) return not_ours(op, inst, call, " and nothing was updated");
 	const json_t *md = json_object_get(inst, "metadata");
 	free(op->label_fp);
 	op->label_fp = xstrdup(json_string_value(json_object_get(inst, "labelFingerprint")));
-	const char *cur = NULL;
-	size_t i;
-	json_t *it;
-	json_array_foreach(json_object_get(md, "items"), i, it)
-		if (streq(json_string_value(json_object_get(it, "key")), CLOUDINIT_GCP_DELIVERY_KEY))
-			cur = json_string_value(json_object_get(it, "value"));
+	bool md_same = true;
+	const char *k;
+	json_t *v;
+	json_object_foreach(op->markers, k, v) md_same &= streq(gcp_metadata_get(md, k), json_string_value(v));
 	bool labels_same = json_equal(json_object_get(inst, "labels"), op->labels);
-	if (streq(cur, op->delivery)) {
+	if (md_same) {
 		if (labels_same) return finish(op, call);
 		op->after = S_DONE;
 		enter(op, S_SETLABELS);
 		return 0;
 	}
-	_cleanup_json_ json_t *b = gcp_metadata_body(md, op->delivery);
+	_cleanup_json_ json_t *b = gcp_metadata_body(md, op->markers);
 	enter(op, S_SETMETA);
 	op->after = labels_same ? S_DONE : S_SETLABELS;
 	set_request(op, "POST", gcp_instance_url(op->p, op->zone, op->name, "setMetadata"), json_dumps(b, JSON_COMPACT));
@@ -252,7 +249,7 @@ static int answer(prov_op_t *op, long st, const json_t *j, prov_call_t *call) {
 		return fail_http(op, call, "insert");
 	case S_ADOPT_GET:
 		if (st == 200) {
-			if (!labels_ours(op, j)) return not_ours(op, j, call, "the CVM is marked Failed and");
+			if (!labels_ours(op, j)) return not_ours(op, j, call, "");
 			log_info("provider %s: instance %s in zone %s already carries CVM id %s: taking it (an earlier "
 			         "attempt made it)",
 			         op->p->name, op->name, op->zone, op->id);
@@ -266,11 +263,14 @@ static int answer(prov_op_t *op, long st, const json_t *j, prov_call_t *call) {
 	case S_CHECK_GET:
 		if (st == 404) return finish(op, call); /* absent is success */
 		if (st == 200) {
-			if (!labels_ours(op, j))
-				return fail(op, call, -EPERM,
-				            xasprintf("provider %s: refusing to delete instance %s in zone %s: it does not carry "
-				                      "CVM id %s",
-				                      op->p->name, op->name, op->zone, op->id));
+			if (!labels_ours(op, j)) {
+				/* Our resource is gone; what carries the name now is
+				 * somebody else's and stays. */
+				log_info("provider %s: instance %s in zone %s is not CVM %s's; nothing of that CVM is left to "
+				         "delete, and the instance is left alone",
+				         op->p->name, op->name, op->zone, op->id);
+				return finish(op, call);
+			}
 			enter(op, S_DELETE);
 			return 0;
 		}
@@ -440,7 +440,7 @@ int gcp_op_update(provider_t *p, const prov_target_t *t, const cvm_desired_t *wa
 	prov_op_t *op = target_op(p, K_UPDATE, &tt, call);
 	if (!op) return -EINVAL;
 	op->labels = gcp_labels(want, &call->err);
-	if (!op->labels || gcp_delivery(want, &op->delivery, &call->err) < 0) {
+	if (!op->labels || !(op->markers = gcp_markers(want, &call->err))) {
 		gcp_op_free(op);
 		return -EINVAL;
 	}

@@ -187,24 +187,31 @@ static void test_setmetadata_body(void **state) {
 	                        "key", "cvmctl-delivery", "value", "cvmctl-delivery 1\nold\n", "key", "ssh-keys", "value",
 	                        "ubuntu:ssh-ed25519 AAAAC3 ops");
 	cvm_desired_t w = desired(8, 32);
-	_cleanup_free_ char *doc = NULL;
 	char *err = NULL;
-	assert_int_equal(gcp_delivery(&w, &doc, &err), 0);
-	json_t *b = gcp_metadata_body(cur, doc);
-	/* Every other key kept, in its place; the fingerprint sent back. */
+	json_t *set = gcp_markers(&w, &err);
+	assert_non_null(set);
+	const char *doc = json_string_value(json_object_get(set, "cvmctl-delivery"));
+	assert_true(strncmp(doc, "cvmctl-delivery 1\n", 18) == 0);
+	json_t *b = gcp_metadata_body(cur, set);
+	/* Every other key kept, in its place; ours replaced or appended; the
+	 * fingerprint sent back. */
 	assert_string_equal(json_string_value(json_object_get(b, "fingerprint")), "x1y2z3A=");
 	const json_t *items = json_object_get(b, "items");
-	assert_int_equal(json_array_size(items), 3);
+	assert_int_equal(json_array_size(items), 5);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "value")), "#cloud-config\n");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 2), "key")), "ssh-keys");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "value")), doc);
+	assert_string_equal(gcp_metadata_get(b, "cvmctl-spec-hash"), w.spec_hash);
+	assert_string_equal(gcp_metadata_get(b, "cvmctl-scope"), "Team A");
 	_cleanup_free_ char *text = pretty(b);
 	check_golden("setmetadata.json", text);
 	json_decref(b);
 	/* No delivery key yet: it is appended. */
 	json_t *none = json_pack("{s:s, s:[{s:s, s:s}]}", "fingerprint", "AAAA", "items", "key", "ssh-keys", "value", "k");
-	b = gcp_metadata_body(none, doc);
-	assert_int_equal(json_array_size(json_object_get(b, "items")), 2);
+	b = gcp_metadata_body(none, set);
+	assert_int_equal(json_array_size(json_object_get(b, "items")), 4);
 	json_decref(b);
+	json_decref(set);
 	json_decref(none);
 	json_decref(cur);
 }
@@ -278,23 +285,35 @@ static void test_labels(void **state) {
 	known.scope = (char *)w.scope;
 	observed_t o = {0};
 	int port = 0;
-	assert_true(gcp_labels_read(l, &known, 1, &o, &port));
+	assert_true(gcp_labels_read(l, NULL, &known, 1, &o, &port));
 	assert_string_equal(o.spec_hash, w.spec_hash);
 	assert_string_equal(o.scope, "Team A");
 	assert_string_equal(o.attempt, w.attempt);
 	assert_string_equal(o.installation, w.installation);
 	assert_int_equal(port, 7002);
 	observed_free(&o);
+	/* ... or the metadata's full values when they agree with the labels ... */
+	json_t *md = gcp_markers(&w, &err);
+	json_t *mdo = gcp_metadata_body(NULL, md);
+	assert_true(gcp_labels_read(l, mdo, NULL, 0, &o, &port));
+	assert_string_equal(o.spec_hash, w.spec_hash);
+	assert_string_equal(o.scope, "Team A");
+	observed_free(&o);
+	json_object_set_new(md, "cvmctl-spec-hash", json_string("ffff"));
+	json_decref(mdo);
+	mdo = gcp_metadata_body(NULL, md);
 	/* ... and stay what they say otherwise (drift is then visible). */
-	assert_true(gcp_labels_read(l, NULL, 0, &o, &port));
+	assert_true(gcp_labels_read(l, mdo, NULL, 0, &o, &port));
 	assert_int_equal(strlen(o.spec_hash), GCP_SPEC_HASH_LEN);
 	observed_free(&o);
+	json_decref(mdo);
+	json_decref(md);
 	/* Not ours: no managed-by, or no valid id. */
 	json_object_set_new(l, "managed-by", json_string("someone-else"));
-	assert_false(gcp_labels_read(l, NULL, 0, &o, &port));
+	assert_false(gcp_labels_read(l, NULL, NULL, 0, &o, &port));
 	json_object_set_new(l, "managed-by", json_string("cvmctl"));
 	json_object_set_new(l, "cvmctl-id", json_string("not-a-uuid"));
-	assert_false(gcp_labels_read(l, NULL, 0, &o, &port));
+	assert_false(gcp_labels_read(l, NULL, NULL, 0, &o, &port));
 	json_decref(l);
 
 	/* A user cannot set our markers, and two keys that collide are an error. */
