@@ -77,7 +77,21 @@ $(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(O)/libcvm.
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
+# The Compute Engine emulator (tests/emulators/gce): its own program, no
+# code shared with providers/ (libcvm.a is not linked in).
+GCE_EMU_SRCS := $(sort $(wildcard tests/emulators/gce/*.c))
+GCE_EMU_OBJS := $(patsubst %.c,$(O)/%.o,$(GCE_EMU_SRCS)) $(O)/tests/emulators/gce/schema_blob.o
+GCE_EMU := $(O)/tests/emulators/gce-emu
+
+$(O)/tests/emulators/gce/schema_blob.o: tests/emulators/gce/schema_blob.S tests/emulators/gce/compute-v1.schema.json | deps-checked
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $<
+
+$(GCE_EMU): $(GCE_EMU_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS) $(GCE_EMU)
 
 FUZZ_SECONDS ?= 60
 fuzz:

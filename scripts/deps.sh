@@ -95,6 +95,12 @@ if [ "$want_test" = 1 ]; then
 	[ -x /usr/bin/time ] || need time
 	have_cmd shellcheck || need shellcheck
 	have_cmd timeout || need coreutils
+	# The GCE emulator's tests: curl drives it from the shell (and
+	# tests/emulators/gce/lib.sh), and Google's own Python client
+	# (google-auth with requests) must work against it.
+	have_cmd curl || need curl
+	[ -f /usr/lib/python3/dist-packages/google/auth/__init__.py ] || need python3-google-auth
+	[ -d /usr/lib/python3/dist-packages/requests ] || need python3-requests
 fi
 
 if [ "$want_vm" = 1 ]; then
