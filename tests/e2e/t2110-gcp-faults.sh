@@ -127,6 +127,7 @@ secrets() {
 		inv | jq -r ".instances[].metadata.items[]? | select(.key == \"cvmctl-delivery\") | .value" |
 			awk "\$1 == \"key.pem\" { print substr(\$2, 1, 40); print substr(\$2, 41, 40) }"
 	} | grep -E "^.{20,}$"
+}
 
 test_expect_code 1 'an error that echoes key material, run with -v' '
 	doc=$(inst_field a-1 ".metadata.items[] | select(.key == \"cvmctl-delivery\") | .value") &&
