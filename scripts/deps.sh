@@ -101,6 +101,8 @@ if [ "$want_test" = 1 ]; then
 	have_cmd curl || need curl
 	[ -f /usr/lib/python3/dist-packages/google/auth/__init__.py ] || need python3-google-auth
 	[ -d /usr/lib/python3/dist-packages/requests ] || need python3-requests
+	# t2130 takes the GCP refresher out of the rendered cloud-config.
+	[ -d /usr/lib/python3/dist-packages/yaml ] || need python3-yaml
 fi
 
 if [ "$want_vm" = 1 ]; then

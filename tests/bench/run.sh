@@ -18,3 +18,6 @@ echo "== creates: cvmctl against one virsh session"
 echo
 echo "== scale: converged passes over growing fleets"
 "$SRC/tests/bench/scale.sh" "$CVMCTL"
+echo
+echo "== gcp: creates submitted within a rate limit, then polled together"
+"$SRC/tests/bench/gcp.sh" "$CVMCTL"
