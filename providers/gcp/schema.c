@@ -74,7 +74,7 @@ static const field_def_t gcp_fields[] = {
 	{.name = "networkTags", .type = FT_STRINGS, .effect = FX_REPLACE, .check = check_tag, .noun = "network tag",
 	 .what = "a list of network tags", .doc = "network tags of the instances, for firewall rules"},
 	{.name = "agentFirewall", .type = FT_BOOL, .dflt = "false", .effect = FX_NONE,
-	 .doc = "create the firewall rule cvmctl-agent-PORT that opens the agent port to instances tagged cvmctl-agent"},
+	 .doc = "create the firewall rule cvmctl-agent-PORT opening the agent port to instances tagged cvmctl-agent (instances created from then on carry the tag)"},
 	{.name = "agentSourceRanges", .type = FT_STRINGS, .effect = FX_NONE, .check = check_cidr, .noun = "source range",
 	 .what = "a list of IPv4 CIDR ranges", .doc = "where the agent firewall rule admits connections from (default 0.0.0.0/0)"},
 	{.name = "connectTimeout", .type = FT_DURATION, .dflt = "10", .min = 1, .max = 300, .effect = FX_NONE,
