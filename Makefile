@@ -134,7 +134,7 @@ check-clang:
 	$(MAKE) O=build/clang CC=clang SAN=1 unit-bins
 	tests/run-tests.sh build/clang build/clang/tests/test_*
 
-demo: all
+demo: all $(GCE_EMU)
 	examples/demo.sh $(O)/cvmctl
 
 bench: all

@@ -68,6 +68,11 @@ fi
 # (test driver) and virsh for the holder connection.
 [ -x /usr/sbin/libvirtd ] || need libvirt-daemon
 have_cmd virsh || need libvirt-clients
+# The demo's GCP flow: test key material for the Compute Engine emulator
+# (tests/emulators/gce/testca.sh), and a look at its inventory.
+have_cmd openssl || need openssl
+have_cmd curl || need curl
+have_cmd jq || need jq
 
 if [ "$want_clang" = 1 ]; then
 	have_cmd clang || need clang
