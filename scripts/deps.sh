@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm]: make sure the Debian packages that the
+# scripts/deps.sh [--test] [--fuzz] [--clang] [--vm] [--sdk]: make sure the Debian packages that the
 # build (and, with --test, the tests; with --vm, the real-VM test) need are present.
 #
 # It runs on every `make`, so the common case (all present) stays silent and
@@ -12,13 +12,15 @@ want_test=0
 want_fuzz=0
 want_clang=0
 want_vm=0
+want_sdk=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--fuzz) want_fuzz=1 ;;
 	--clang) want_clang=1 ;;
 	--vm) want_vm=1 ;;
-	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm]" >&2; exit 2 ;;
+	--sdk) want_sdk=1 ;;
+	*) echo "usage: $0 [--test] [--fuzz] [--clang] [--vm] [--sdk]" >&2; exit 2 ;;
 	esac
 done
 
@@ -108,6 +110,12 @@ if [ "$want_test" = 1 ]; then
 	[ -d /usr/lib/python3/dist-packages/requests ] || need python3-requests
 	# t2130 takes the GCP refresher out of the rendered cloud-config.
 	[ -d /usr/lib/python3/dist-packages/yaml ] || need python3-yaml
+fi
+
+if [ "$want_sdk" = 1 ]; then
+	# make check-sdk: Node and npm for Google's Node client.
+	have_cmd node || need nodejs
+	have_cmd npm || need npm
 fi
 
 if [ "$want_vm" = 1 ]; then

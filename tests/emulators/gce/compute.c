@@ -108,7 +108,7 @@ void metadata_set_fingerprint(struct instance *in, json_t *md)
 
 void op_finished(struct operation *op)
 {
-	if (op->kind == OP_FW_INSERT || op->kind == OP_FW_DELETE || !op->zone)
+	if (!op->zone) /* firewall operations change nothing when DONE */
 		return;
 	struct instance *in = instance_find(op->project, op->zone, op->target);
 	if (!in)
@@ -144,7 +144,7 @@ void op_finished(struct operation *op)
 		instance_set_status(in, "TERMINATED");
 		break;
 	case OP_DELETE:
-		if (op->fail)
+		if (!mine || op->fail)
 			return;
 		instance_remove(in);
 		return;
@@ -750,6 +750,59 @@ static void firewall_insert(struct req *r, const char *project)
 	reply_op(r, op);
 }
 
+/* firewalls.patch (merge the given fields) and firewalls.update (replace
+ * them); name and network stay. */
+static void firewall_change(struct req *r, const char *project, const char *name, json_t *fw, bool patch)
+{
+	if (!fw) {
+		reply_error(r, 404, "global", "notFound", NULL, "The resource 'projects/%s/global/firewalls/%s' was not found",
+			    project, name);
+		return;
+	}
+	if (request_id_seen(r, project))
+		return;
+	_cleanup_(json_decrefp) json_t *body = parse_body(r, false);
+	if (!body || schema_check(r, body, "Firewall", "firewall_resource") < 0)
+		return;
+	const char *bn = json_string_value(json_object_get(body, "name"));
+	if (bn && strcmp(bn, name) != 0) {
+		reply_error(r, 400, "global", "invalid", NULL,
+			    "Invalid value for field 'resource.name': '%s'. The name of a firewall cannot be changed.", bn);
+		return;
+	}
+	json_t *prio = json_object_get(body, "priority");
+	if (prio && (json_integer_value(prio) < 0 || json_integer_value(prio) > 65535)) {
+		reply_error(r, 400, "global", "invalid", NULL,
+			    "Invalid value for field 'resource.priority': '%lld'. Must be between 0 and 65535.",
+			    (long long)json_integer_value(prio));
+		return;
+	}
+	static const char *const keep[] = {"kind", "id", "creationTimestamp", "name", "network", "selfLink"};
+	if (!patch) {
+		json_t *old = json_deep_copy(fw);
+		json_object_clear(fw);
+		for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+			json_object_set(fw, keep[i], json_object_get(old, keep[i]));
+		json_decref(old);
+		json_object_set_new(fw, "priority", json_integer(1000));
+		json_object_set_new(fw, "direction", json_string("INGRESS"));
+		json_object_set_new(fw, "disabled", json_false());
+		json_object_set_new(fw, "logConfig", json_pack("{s:b}", "enable", 0));
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		bool kept = false;
+		for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+			kept |= strcmp(keep[i], k) == 0;
+		if (!kept)
+			json_object_set(fw, k, v);
+	}
+	struct operation *op = op_new(project, NULL, patch ? OP_FW_PATCH : OP_FW_UPDATE, name,
+				      json_string_value(json_object_get(fw, "id")), r->request_id, r->user);
+	reply_op(r, op);
+}
+
 static void firewall_route(struct req *r, const char *project, char **seg, int n)
 {
 	if (n == 0) {
@@ -776,6 +829,10 @@ static void firewall_route(struct req *r, const char *project, char **seg, int n
 	} else if (n == 1) {
 		_cleanup_free_ char *key = xasprintf("%s/%s", project, seg[0]);
 		json_t *fw = json_object_get(emu.firewalls, key);
+		if (strcmp(r->method, "PATCH") == 0 || strcmp(r->method, "PUT") == 0) {
+			firewall_change(r, project, seg[0], fw, strcmp(r->method, "PATCH") == 0);
+			return;
+		}
 		if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "DELETE") == 0) {
 			if (!fw) {
 				reply_error(r, 404, "global", "notFound", NULL,

@@ -75,12 +75,19 @@ bool fault_apply(struct req *r, struct fault *f)
 	case F_LIST_PAGE: {
 		int code = f->status ? f->status : 503;
 		r->fault = f->kind == F_LIST_PAGE ? "list_page" : "status";
-		if (json_is_string(f->body))
+		if (f->echo) {
+			/* Like an error that quotes the request's values back: the
+			 * client must not print what it sent (keys, user-data). */
+			_cleanup_free_ char *msg = xasprintf("Invalid value for field 'resource': '%.*s'.",
+							     (int)(r->len > 65536 ? 65536 : r->len), r->body ? r->body : "");
+			reply_json(r, code, error_body(code, "global", "invalid", NULL, msg));
+		} else if (json_is_string(f->body)) {
 			reply_text(r, code, "text/html; charset=UTF-8", json_string_value(f->body));
-		else if (f->body)
+		} else if (f->body) {
 			reply_json(r, code, json_deep_copy(f->body));
-		else
+		} else {
 			reply_json(r, code, default_body(code));
+		}
 		break;
 	}
 	}
@@ -206,8 +213,8 @@ static json_t *inventory(void)
 	json_t *v;
 	json_object_foreach(emu.firewalls, k, v)
 		json_array_append(fws, v);
-	return json_pack("{s:o,s:o,s:o,s:I,s:o}", "instances", ins, "operations", ops, "firewalls", fws, "clock_ms",
-			 (json_int_t)emu.clock_ms, "config", config_json());
+	return json_pack("{s:o,s:o,s:o,s:I,s:i,s:o}", "instances", ins, "operations", ops, "firewalls", fws, "clock_ms",
+			 (json_int_t)emu.clock_ms, "metadata_waiters", emu.md_waiters, "config", config_json());
 }
 
 static void add_fault(struct req *r, json_t *b)
@@ -241,6 +248,7 @@ static void add_fault(struct req *r, json_t *b)
 		f->page = 1;
 	const char *code = json_string_value(json_object_get(b, "op_error"));
 	f->op_error_code = code ? xstrdup(code) : NULL;
+	f->echo = json_is_true(json_object_get(b, "echo"));
 	f->hits = ++fault_ids; /* reused below as the id; hits counted from here */
 	long id = f->hits;
 	f->hits = 0;

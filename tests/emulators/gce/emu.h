@@ -35,7 +35,7 @@ struct token {
 	struct token *next;
 };
 
-enum op_kind { OP_INSERT, OP_DELETE, OP_START, OP_STOP, OP_SETMETA, OP_SETLABELS, OP_FW_INSERT, OP_FW_DELETE };
+enum op_kind { OP_INSERT, OP_DELETE, OP_START, OP_STOP, OP_SETMETA, OP_SETLABELS, OP_FW_INSERT, OP_FW_DELETE, OP_FW_PATCH, OP_FW_UPDATE };
 
 struct operation {
 	char *name;
@@ -75,6 +75,7 @@ struct fault {
 	int retry_after;
 	int page;
 	char *op_error_code;
+	bool echo; /* put the request body into the error message */
 	long hits;
 	struct fault *next;
 };
@@ -114,6 +115,7 @@ struct emu {
 	long long rate_window;
 	int rate_count;
 	char *md_zone, *md_name; /* the instance the metadata server answers for */
+	int md_waiters;          /* wait_for_change requests hanging now */
 	int port, mport;
 	FILE *log;
 };

@@ -25,6 +25,8 @@ GCE_PID=
 # gce_start DIR [ARGS...]: key material in DIR (made by testca.sh unless
 # DIR/sa.json exists), the emulator started in the background; returns
 # once it serves. sa.json's token_uri is rewritten to the emulator's.
+# GCE_TLS_CERT / GCE_TLS_KEY replace DIR/server.pem / server.key (e.g.
+# DIR/wrong-host.pem for a host-name check).
 gce_start() {
 	GCE_DIR=$1
 	shift
@@ -32,7 +34,7 @@ gce_start() {
 		"$GCE_LIB_DIR/testca.sh" "$GCE_DIR" || return 1
 	fi
 	rm -f "$GCE_DIR/port" "$GCE_DIR/mport"
-	"$GCE_EMU" --tls-cert "$GCE_DIR/server.pem" --tls-key "$GCE_DIR/server.key" \
+	"$GCE_EMU" --tls-cert "${GCE_TLS_CERT:-$GCE_DIR/server.pem}" --tls-key "${GCE_TLS_KEY:-$GCE_DIR/server.key}" \
 		--service-account "$GCE_DIR/sa.json" --ready-file "$GCE_DIR/port" \
 		--metadata-ready-file "$GCE_DIR/mport" --log "$GCE_DIR/emu.log" "$@" \
 		</dev/null >>"$GCE_DIR/emu.out" 2>&1 5>&- &
@@ -122,8 +124,17 @@ gce_token() {
 }
 
 # gce_api TOKEN METHOD PATH [JSON]: a Compute call (PATH after /compute/v1/);
-# prints the body, then a last line "HTTP <status>".
+# prints the body, then a last line "HTTP <status>". The body goes through a
+# file: a metadata value may be larger than one command-line argument.
 gce_api() {
+	local data= rc
+	if [ $# -ge 4 ]; then
+		data=$(mktemp) || return 1
+		printf '%s' "$4" >"$data"
+	fi
 	curl -sS --cacert "$GCE_CA" -X "$2" ${1:+-H "Authorization: Bearer $1"} -H 'Content-Type: application/json' \
-		${4:+--data-binary "$4"} -w '\nHTTP %{http_code}\n' "$GCE_URL/${3#/}"
+		${data:+--data-binary "@$data"} -w '\nHTTP %{http_code}\n' "$GCE_URL/${3#/}"
+	rc=$?
+	[ -n "$data" ] && rm -f "$data"
+	return $rc
 }

@@ -68,15 +68,16 @@ static void wait_change(const char *key, const char *last, long timeout_s)
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_s;
+	emu.md_waiters++;
 	for (;;) {
 		struct instance *in = md_instance();
 		char tag[17];
 		etag_of(in ? attr_value(in, key) : NULL, tag);
-		if (strcmp(tag, last) != 0 || emu.stopping)
-			return;
-		if (pthread_cond_timedwait(&emu.changed, &emu.lock, &until) == ETIMEDOUT)
-			return;
+		if (strcmp(tag, last) != 0 || emu.stopping ||
+		    pthread_cond_timedwait(&emu.changed, &emu.lock, &until) == ETIMEDOUT)
+			break;
 	}
+	emu.md_waiters--;
 }
 
 static void attributes(struct req *r, const char *key)
@@ -96,6 +97,7 @@ static void attributes(struct req *r, const char *key)
 			json_array_foreach(items, i, it)
 				json_object_set(o, json_string_value(json_object_get(it, "key")), json_object_get(it, "value"));
 			reply_json(r, 200, o);
+			r->ctype = "application/json"; /* google-auth compares it exactly */
 			reply_header(r, "Metadata-Flavor", "Google");
 			return;
 		}
@@ -139,6 +141,24 @@ static void attributes(struct req *r, const char *key)
 	reply_header(r, "ETag", tag);
 }
 
+/* instance/service-accounts/{default|EMAIL}/REST -> REST ("" for the
+ * account itself); NULL for other paths or unknown accounts. */
+static const char *service_account_path(const char *p)
+{
+	static const char prefix[] = "instance/service-accounts/";
+	if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+		return NULL;
+	p += sizeof(prefix) - 1;
+	const char *slash = strchr(p, '/');
+	size_t n = slash ? (size_t)(slash - p) : strlen(p);
+	bool known = n == 7 && strncmp(p, "default", 7) == 0;
+	for (size_t i = 0; !known && i < emu.n_keys; i++)
+		known = strlen(emu.keys[i].email) == n && strncmp(p, emu.keys[i].email, n) == 0;
+	if (!known)
+		return NULL;
+	return slash ? slash + 1 : "";
+}
+
 void metadata_route(struct req *r)
 {
 	if (strcmp(r->path, "/") == 0) {
@@ -164,17 +184,19 @@ void metadata_route(struct req *r)
 	}
 	p += 20;
 	const char *email = emu.n_keys ? emu.keys[0].email : "default";
+	const char *sa_rest = service_account_path(p);
 	if (strncmp(p, "instance/attributes/", 20) == 0) {
 		attributes(r, p + 20);
-	} else if (strcmp(p, "instance/service-accounts/default/token") == 0) {
+	} else if (sa_rest && strcmp(sa_rest, "token") == 0) {
 		oauth_metadata_token(r);
+		r->ctype = "application/json";
 		reply_header(r, "Metadata-Flavor", "Google");
-	} else if (strcmp(p, "instance/service-accounts/default/email") == 0) {
+	} else if (sa_rest && strcmp(sa_rest, "email") == 0) {
 		text(r, 200, email);
-	} else if (strcmp(p, "instance/service-accounts/default/") == 0 ||
-		   strcmp(p, "instance/service-accounts/default") == 0) {
+	} else if (sa_rest && (strcmp(sa_rest, "") == 0 || strcmp(sa_rest, "/") == 0)) {
 		reply_json(r, 200, json_pack("{s:[s,s],s:s,s:[s]}", "aliases", "default", email, "email", email, "scopes",
 					     "https://www.googleapis.com/auth/cloud-platform"));
+		r->ctype = "application/json";
 		reply_header(r, "Metadata-Flavor", "Google");
 	} else if (strcmp(p, "project/project-id") == 0) {
 		text(r, 200, emu.projects[0]);

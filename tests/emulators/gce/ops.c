@@ -21,6 +21,8 @@ const char *op_kind_word(enum op_kind k)
 	case OP_SETLABELS: return "setLabels";
 	case OP_FW_INSERT: return "insert";
 	case OP_FW_DELETE: return "delete";
+	case OP_FW_PATCH: return "patch";
+	case OP_FW_UPDATE: return "update";
 	}
 	return "unknown";
 }
@@ -54,7 +56,7 @@ struct operation *op_new(const char *project, const char *zone, enum op_kind kin
 	if (request_id)
 		json_object_set_new(op->res, "clientOperationId", json_string(request_id));
 	json_object_set_new(op->res, "operationType", json_string(op_kind_word(kind)));
-	bool fw = kind == OP_FW_INSERT || kind == OP_FW_DELETE;
+	bool fw = kind == OP_FW_INSERT || kind == OP_FW_DELETE || kind == OP_FW_PATCH || kind == OP_FW_UPDATE;
 	if (fw)
 		json_object_set_new(op->res, "targetLink",
 				    json_sprintf(SELF_BASE "projects/%s/global/firewalls/%s", project, target));

@@ -7,6 +7,8 @@
 #                           to be replaced with https://127.0.0.1:PORT/token once the port is known
 #   sa-rogue.json           the same account with a different key: its JWTs fail the signature check
 #   other.pem               a second, unrelated CA (for wrong-CA tests)
+#   wrong-host.pem, .key    a certificate from ca.pem for another name only (DNS:not-this-host.invalid),
+#                           for host-name checks: gce_start with GCE_TLS_CERT/GCE_TLS_KEY set to them
 set -eu
 [ $# = 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 dir=$1
@@ -22,7 +24,11 @@ openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/C
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 30 \
 	-extfile server.ext 2>/dev/null
-rm -f server.csr server.ext ca.srl
+openssl req -newkey rsa:2048 -nodes -keyout wrong-host.key -out wrong-host.csr -subj "/CN=not-this-host.invalid" 2>/dev/null
+printf 'subjectAltName=DNS:not-this-host.invalid\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >wrong-host.ext
+openssl x509 -req -in wrong-host.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out wrong-host.pem -days 30 \
+	-extfile wrong-host.ext 2>/dev/null
+rm -f server.csr server.ext wrong-host.csr wrong-host.ext ca.srl
 openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 30 \
 	-subj "/CN=some other CA" 2>/dev/null
 rm -f other.key
