@@ -148,4 +148,33 @@ test_expect_success '... shows no key material in any output' '
 	! grep -E "PRIVATE KEY|ya29\.|eyJhbGci" leak.out leak.err
 '
 
+test_expect_code 1 'the emulator quotes the whole insert body back in its error (echo), run with -v' '
+	ctl DELETE faults &&
+	ctl POST faults "{\"kind\":\"status\",\"method\":\"POST\",\"path\":\"/compute/v1/projects/*/zones/*/instances\",\"status\":400,\"echo\":true,\"times\":-1}" &&
+	write_gcp_cvm specs/a-7.yaml a-7 &&
+	cvmctl -v reconcile -f specs --once >echo.out 2>echo.err
+'
+
+test_expect_success '... and none of it is shown: the key, the certificate, the delivery' '
+	grep "a-7.*400 invalid" echo.err &&
+	rm -rf dl && cvmctl cert download a-7 --dir dl >/dev/null &&
+	{ secrets; grep -v -- "-----" dl/key.pem | cut -c1-40; base64 -w0 dl/key.pem | cut -c1-40; } | grep -E "^.{20,}$" >secret-list &&
+	! grep -F -f secret-list echo.out echo.err &&
+	! grep -E "PRIVATE KEY|BEGIN CERT" echo.out echo.err &&
+	ctl DELETE faults
+'
+
+test_expect_code 1 'a server certificate for another host name: the provider is Unknown' '
+	gce_stop &&
+	GCE_TLS_CERT=$GCE_DIR/wrong-host.pem GCE_TLS_KEY=$GCE_DIR/wrong-host.key gcp_emu_start &&
+	write_gcp_provider wronghost/providers.yaml gce &&
+	cp specs/a-1.yaml wronghost/ &&
+	cvmctl plan -f wronghost >out 2>err
+'
+
+test_expect_success '... because the name was checked' '
+	grep "provider gce cannot be observed: .*127.0.0.1.*\(certificate\|SSL: no alternative certificate subject name matches\)" err &&
+	grep "^  ? unknown  a-1 " out
+'
+
 test_done
