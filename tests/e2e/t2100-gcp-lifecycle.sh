@@ -105,6 +105,24 @@ test_expect_success 'a spec named like a foreign instance fails that CVM and lea
 	test "$(record_field foreign-1 status)" = Inactive
 '
 
+test_expect_success 'a label change is an update in place: labels and markers rewritten, every other metadata key kept' '
+	gid=$(inst_field web-2 .id) &&
+	sed -i "s|^metadata: {name: web-2}$|metadata: {name: web-2, labels: {team: data}}|" specs/web-2.yaml &&
+	cvmctl plan -f specs >plan.out &&
+	grep "^  ~ update   web-2 " plan.out &&
+	gce_ctl DELETE requests >/dev/null &&
+	cvmctl reconcile -f specs --once >out &&
+	grep "^updated   web-2" out &&
+	test "$(inst_field web-2 ".labels.team")" = data &&
+	hash=$(record_field web-2 specHash) && test ${#hash} = 64 &&
+	test "$(inst_field web-2 ".labels[\"cvmctl-spec\"]")" = "$(echo "$hash" | cut -c1-32)" &&
+	test "$(inst_field web-2 ".metadata.items[] | select(.key == \"cvmctl-spec-hash\") | .value")" = "$hash" &&
+	test "$(inst_field web-2 "[.metadata.items[].key] | join(\",\")")" = "user-data,cvmctl-delivery,cvmctl-spec-hash,cvmctl-scope" &&
+	test "$(inst_field web-2 .id)" = "$gid" &&
+	mutating_calls >calls && grep "/instances/web-2/setLabels$" calls &&
+	cvmctl plan -f specs --detailed-exitcode
+'
+
 test_expect_code 4 'a vcpus change plans a replace and is refused without --allow-replace' '
 	write_gcp_cvm specs/web-1.yaml web-1 vcpus=8 memoryGiB=32 &&
 	cvmctl reconcile -f specs --once >out 2>err
