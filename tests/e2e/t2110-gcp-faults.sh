@@ -164,6 +164,19 @@ test_expect_success '... and none of it is shown: the key, the certificate, the 
 	ctl DELETE faults
 '
 
+test_expect_code 1 'an image without SEV_SNP_CAPABLE: the create fails before any insert' '
+	write_gcp_provider oldimg/providers.yaml gce extra="image: projects/ubuntu-os-cloud/global/images/family/ubuntu-2004-lts" &&
+	write_gcp_cvm oldimg/o-1.yaml o-1 &&
+	gce_ctl DELETE requests >/dev/null &&
+	cvmctl --state-dir "$TRASH/oldimg.state" reconcile -f oldimg --once >out 2>err
+'
+
+test_expect_success '... saying which image and why' '
+	grep "provider gce: the image projects/ubuntu-os-cloud/global/images/family/ubuntu-2004-lts (.*) is not SEV_SNP_CAPABLE: a confidential VM cannot boot it; creates will fail" err &&
+	grep "create o-1 .*is not SEV_SNP_CAPABLE" err &&
+	mutating_calls >calls && test_must_be_empty calls
+'
+
 test_expect_code 1 'a server certificate for another host name: the provider is Unknown' '
 	gce_stop &&
 	GCE_TLS_CERT=$GCE_DIR/wrong-host.pem GCE_TLS_KEY=$GCE_DIR/wrong-host.key gcp_emu_start &&
