@@ -49,12 +49,12 @@ test_expect_success '... saying why, and nothing changed' '
 	test "$(inv | jq ".instances | length")" = 2
 '
 
-test_expect_code 1 'without caBundleFile the system store alone does not trust the emulator' '
+test_expect_success 'without caBundleFile the system store alone does not trust the emulator' '
 	write_gcp_provider sysca/providers.yaml gce &&
 	sed -i "/caBundleFile/d" sysca/providers.yaml &&
 	cp specs/a-1.yaml sysca/ &&
-	cvmctl plan -f sysca >out 2>err &&
-	grep "certificate" err
+	test_expect_code 1 cvmctl plan -f sysca >out 2>err &&
+	grep "provider gce cannot be observed: .*SSL certificate problem: unable to get local issuer certificate" err
 '
 
 # creds_case DIR FILE: a tree with a good provider (second-proj) and one
@@ -188,6 +188,17 @@ test_expect_code 1 'a server certificate for another host name: the provider is 
 test_expect_success '... because the name was checked' '
 	grep "provider gce cannot be observed: .*127.0.0.1.*\(certificate\|SSL: no alternative certificate subject name matches\)" err &&
 	grep "^  ? unknown  a-1 " out
+'
+
+test_expect_success 'a caBundleFile that is missing, or holds no certificate: Unknown, saying so' '
+	write_gcp_provider noca/providers.yaml gce ca=$TRASH/none.pem &&
+	cp specs/a-1.yaml noca/ &&
+	test_expect_code 1 cvmctl plan -f noca >out 2>err &&
+	grep "provider gce cannot be observed: provider gce: cannot read caBundleFile $TRASH/none.pem: No such file or directory" err &&
+	echo "not a certificate" >junk.pem &&
+	write_gcp_provider noca/providers.yaml gce ca=$TRASH/junk.pem &&
+	test_expect_code 1 cvmctl plan -f noca >out 2>err &&
+	grep "provider gce: caBundleFile $TRASH/junk.pem holds no PEM certificate" err
 '
 
 test_done
