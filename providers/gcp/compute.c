@@ -247,7 +247,11 @@ json_t *gcp_metadata_body(const json_t *cur, const json_t *set) {
 }
 
 void gcp_delete_request_id(const char *id, const char *attempt, char out[37]) {
-	_cleanup_free_ char *in = xasprintf("cvmctl-delete\n%s\n%s", id, attempt ? attempt : "");
+	gcp_request_id("delete", id, attempt, out);
+}
+
+void gcp_request_id(const char *purpose, const char *id, const char *attempt, char out[37]) {
+	_cleanup_free_ char *in = xasprintf("cvmctl-%s\n%s\n%s", purpose, id, attempt ? attempt : "");
 	char h[65];
 	sha256_hex(in, strlen(in), h);
 	/* A name-based UUID (version 5 layout, RFC 4122 variant). */

@@ -134,6 +134,8 @@ const char *gcp_metadata_get(const json_t *md, const char *k);
 /* A stable requestId for deleting instance id made by attempt: a retried
  * delete (even in a later pass) sends the same one. */
 void gcp_delete_request_id(const char *id, const char *attempt, char out[37]);
+/* The same derivation for another purpose ("insert", "delete"). */
+void gcp_request_id(const char *purpose, const char *id, const char *attempt, char out[37]);
 /* The agent firewall rule (agentFirewall: true), made once per provider and
  * port; blocking. */
 int gcp_ensure_firewall(provider_t *p, int port, char **err);

@@ -387,7 +387,16 @@ int gcp_op_create(provider_t *p, const cvm_desired_t *want, prov_call_t *call) {
 	_cleanup_json_ json_t *b = gcp_insert_body(p, want, p->source_image, &call->err);
 	if (!b) return -EINVAL;
 	prov_op_t *op = op_new(p, K_CREATE, want->id, want->name, want->placement);
-	op->request_id = xstrdup(want->attempt);
+	/* The attempt is a UUIDv4 recorded in the intent: the requestId as it
+	 * stands. One that is not a UUID (a record from elsewhere) would be a
+	 * 400: a stable UUID is derived from it instead. */
+	if (uuid_valid(want->attempt)) {
+		op->request_id = xstrdup(want->attempt);
+	} else {
+		char rid[37];
+		gcp_request_id("insert", want->id, want->attempt, rid);
+		op->request_id = xstrdup(rid);
+	}
 	op->body = json_dumps(b, JSON_COMPACT);
 	return launch(op, S_INSERT, call);
 }
