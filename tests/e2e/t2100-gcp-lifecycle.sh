@@ -60,9 +60,21 @@ test_expect_success 'a second pass is idempotent: no mutating call reaches the e
 	test "$(inv | jq ".instances | length")" = 2
 '
 
+test_expect_success 'plan --detailed-exitcode finds nothing, and list --refresh observes both Running with their URLs' '
+	cvmctl plan -f specs --detailed-exitcode >plan.out &&
+	cvmctl list --refresh -o json >live.json &&
+	test "$(jq -r "[.[] | select(.status == \"Running\")] | length" live.json)" = 2 &&
+	test "$(jq -r ".[] | select(.name == \"web-2\") | .url" live.json)" = \
+		"$(inst_field web-2 ".networkInterfaces[0].accessConfigs[0].natIP"):7002"
+'
+
+test_expect_code 2 'plan --detailed-exitcode sees an instance deleted behind our back' '
+	ctl DELETE instances/us-central1-a/web-1 &&
+	cvmctl plan -f specs --detailed-exitcode >plan.out
+'
+
 test_expect_success 'an instance deleted behind our back is recreated under the same id' '
 	id=$(record_field web-1 id) &&
-	ctl DELETE instances/us-central1-a/web-1 &&
 	cvmctl reconcile -f specs --once >out &&
 	grep "^recreated web-1 .*$id" out &&
 	test "$(gce_count_label cvmctl-id "$id")" = 1 &&

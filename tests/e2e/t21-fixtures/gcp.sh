@@ -19,7 +19,7 @@ gcp_emu_start() {
 }
 
 write_gcp_provider() {
-	local file=$1 name=$2 kv project=cvmctl-test zone=us-central1-a zones= ca=$GCE_CA cred=$GCE_SA extra=
+	local file=$1 name=$2 kv project=cvmctl-test zone=us-central1-a zones='' ca=$GCE_CA cred=$GCE_SA extra=
 	shift 2
 	for kv in "$@"; do
 		case "$kv" in
