@@ -345,6 +345,64 @@ static void test_labels(void **state) {
 	assert_int_equal(strlen(cut), 63);
 }
 
+/* ---- an instance as observed ---- */
+
+static json_t *instance(const char *status, const char *mt, const char *nat) {
+	cvm_desired_t w = desired(8, 32);
+	char *err = NULL;
+	json_t *labels = gcp_labels(&w, &err);
+	json_t *md = gcp_markers(&w, &err);
+	json_t *ac = nat ? json_pack("[{s:s, s:s}]", "type", "ONE_TO_ONE_NAT", "natIP", nat) : json_array();
+	json_t *i = json_pack("{s:s, s:s, s:s, s:o, s:o, s:[{s:s, s:o}]}", "name", "analytics-01", "status", status,
+	                      "machineType", mt, "labels", labels, "metadata", gcp_metadata_body(NULL, md),
+	                      "networkInterfaces", "networkIP", "10.128.0.9", "accessConfigs", ac);
+	json_decref(md);
+	return i;
+}
+
+static void test_observed(void **state) {
+	(void)state;
+	provider_t *p = provider(true);
+	static const struct {
+		const char *status, *mt, *nat;
+		res_state_t want;
+		int vcpus, gib;
+		const char *url;
+	} cases[] = {
+		{"RUNNING", "https://www.googleapis.com/compute/v1/projects/acme-cc/zones/europe-west4-a/machineTypes/n2d-standard-8",
+		 "203.0.113.9", RES_RUNNING, 8, 32, "203.0.113.9:7002"},
+		{"RUNNING", "zones/europe-west4-a/machineTypes/n2d-custom-8-24576", NULL, RES_RUNNING, 8, 24, "10.128.0.9:7002"},
+		{"TERMINATED", "zones/z/machineTypes/n2d-highmem-4", NULL, RES_STOPPED, 4, 32, NULL},
+		{"STOPPED", "zones/z/machineTypes/n2d-highcpu-16", NULL, RES_STOPPED, 16, 16, NULL},
+		{"SUSPENDED", "zones/z/machineTypes/n2d-standard-2", NULL, RES_PAUSED, 2, 8, NULL},
+		{"PROVISIONING", "zones/z/machineTypes/n2d-standard-2", NULL, RES_PENDING, 2, 8, NULL},
+		{"SOMETHING_NEW", "zones/z/machineTypes/e2-medium", NULL, RES_PENDING, 0, 0, NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *inst = instance(cases[i].status, cases[i].mt, cases[i].nat);
+		observed_t o;
+		assert_true(gcp_instance_observed(p, inst, "europe-west4-a", NULL, 0, &o));
+		assert_int_equal(o.state, cases[i].want);
+		assert_int_equal(o.vcpus, cases[i].vcpus);
+		assert_int_equal(o.memory_gib, cases[i].gib);
+		if (cases[i].url)
+			assert_string_equal(o.url, cases[i].url);
+		else
+			assert_null(o.url);
+		assert_string_equal(o.handle, "projects/acme-cc/zones/europe-west4-a/instances/analytics-01");
+		assert_string_equal(o.placement, "europe-west4-a");
+		assert_string_equal(o.id, "5b0c7a52-6d0e-4f43-9a3e-0c2f1d6b7e11");
+		observed_free(&o);
+		json_decref(inst);
+	}
+	/* Without our labels it is not observed at all. */
+	json_t *foreign = json_pack("{s:s, s:s, s:{s:s}}", "name", "x", "status", "RUNNING", "labels", "env", "prod");
+	observed_t o;
+	assert_false(gcp_instance_observed(p, foreign, "europe-west4-a", NULL, 0, &o));
+	json_decref(foreign);
+	provider_free(p);
+}
+
 /* ---- credentials and the JWT ---- */
 
 static char tmpdir[64];
@@ -633,7 +691,7 @@ int main(void) {
 		cmocka_unit_test(test_golden_dir_clean), cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_jwt),            cmocka_unit_test(test_cred_checks),
 		cmocka_unit_test(test_token_cache),    cmocka_unit_test(test_retry_after),
-		cmocka_unit_test(test_scrub),
+		cmocka_unit_test(test_scrub),         cmocka_unit_test(test_observed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
