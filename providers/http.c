@@ -168,6 +168,10 @@ http_req_t *http_submit(http_client_t *c, const char *method, const char *url, c
 		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c->extra_ca);
 	}
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* never send a token elsewhere */
+	/* Plain http is the metadata server (or a loopback emulator): a proxy
+	 * from the environment must not see its tokens, as Google's libraries
+	 * never send it one. */
+	if (strncmp(url, "http://", 7) == 0) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "cvmctl");
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
