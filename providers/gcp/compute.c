@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -38,18 +39,41 @@ http_req_t *gcp_submit(provider_t *p, const char *method, const char *url, const
 	return r;
 }
 
+#define CALL_MAX_THROTTLED 3
+#define CALL_MAX_WAIT_MS 5000
+
 long gcp_call(provider_t *p, const char *method, const char *url, const char *body, json_t **resp, char **err) {
 	*resp = NULL;
-	for (int attempt = 0;; attempt++) {
+	bool reauth = false;
+	for (int throttled = 0;;) {
 		http_req_t *r = gcp_submit(p, method, url, body, err);
 		if (!r) return -EACCES;
 		http_wait(p->http, r);
 		long st = http_status(r);
-		if (st == 401 && attempt == 0) {
+		if (st == 401 && !reauth) {
 			/* Expired or revoked under us: one new token, once. */
+			reauth = true;
 			token_clear(&p->tok);
 			http_req_free(r);
 			continue;
+		}
+		if ((st == 429 || st == 403) && throttled < CALL_MAX_THROTTLED) {
+			/* A rate quota, not a fault: wait as told (briefly) and ask
+			 * again. A server error is not retried here: a list that
+			 * fails leaves its zone Unknown for the pass. */
+			size_t blen;
+			const char *btext = http_body(r, &blen);
+			json_t *b = json_loadb(btext, blen, 0, NULL);
+			bool rate = gcp_throttled(st, b);
+			json_decref(b);
+			if (rate) {
+				int ms = gcp_again_ms(p, r, throttled++);
+				if (ms > CALL_MAX_WAIT_MS) ms = CALL_MAX_WAIT_MS;
+				http_req_free(r);
+				struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+				nanosleep(&ts, NULL);
+				continue;
+			}
 		}
 		if (!st) {
 			*err = gcp_error_message(p, NULL, r);

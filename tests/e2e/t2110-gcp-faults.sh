@@ -106,6 +106,15 @@ test_expect_success 'throttled inserts are retried with the same requestId after
 	test "$(cut -d" " -f2 posts | sort -u)" = "$(record_attempt a-4)"
 '
 
+test_expect_success 'a throttled list is asked again after Retry-After, not reported Unknown' '
+	ctl POST faults "{\"kind\":\"rate_limit\",\"method\":\"GET\",\"path\":\"/compute/v1/projects/*/zones/*/instances\",\"times\":2,\"retry_after\":1}" &&
+	gce_ctl DELETE requests >/dev/null &&
+	cvmctl reconcile -f specs --once >out 2>err &&
+	summary out | grep "; 0 failed, 0 unknown, 0 refused.$" &&
+	gce_ctl GET requests | jq -r ".requests[] | select(.method == \"GET\" and (.path | endswith(\"/instances\"))) | .status" | tr "\n" " " >lists &&
+	test "$(cat lists)" = "403 403 200 "
+'
+
 test_expect_code 1 'an insert operation DONE with QUOTA_EXCEEDED fails that CVM' '
 	ctl POST faults "{\"kind\":\"op_error\",\"path\":\"/compute/v1/projects/*/zones/*/instances\",\"op_error\":\"QUOTA_EXCEEDED\"}" &&
 	write_gcp_cvm specs/a-5.yaml a-5 &&
