@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # make demo: reconcile examples/lab against two private libvirtd daemons that
 # run libvirt's test driver (no hardware, no cloud account, no system
-# daemon), then show that a second pass has nothing to do. Everything lives
-# under /tmp/cvmctl-demo and build/demo-state and is stopped on exit.
+# daemon), then show that a second pass has nothing to do; then the same for
+# GCP SEV-SNP CVMs against the Compute Engine emulator (tests/emulators/gce).
+# Everything lives under /tmp/cvmctl-demo, build/demo-state and
+# build/demo-state-gcp and is stopped on exit.
 set -euo pipefail
 CVMCTL=$(realpath "${1:-build/cvmctl}")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 RUN=/tmp/cvmctl-demo
 STATE="$SRC/build/demo-state"
+GCP_STATE="$SRC/build/demo-state-gcp"
+GCE_EMU="$(dirname "$CVMCTL")/tests/emulators/gce-emu"
 pids=()
 
 # The example's Provider names these sockets, so the directory is fixed; one
@@ -53,7 +57,7 @@ CONF
 
 # A stale run (killed demo) may have left daemons behind: stop them by pid.
 for f in "$RUN"/*/libvirtd.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-rm -rf "$RUN" "$STATE"
+rm -rf "$RUN" "$STATE" "$GCP_STATE"
 start_host host-1
 start_host host-2
 
@@ -76,3 +80,59 @@ echo
 # set -e stops the demo here if plan finds anything to do (exit 2).
 run plan -f "$SRC/examples/lab" --detailed-exitcode
 echo "plan --detailed-exitcode exited 0: the world matches the specs."
+
+echo
+echo "# GCP: the same against a Compute Engine emulator on 127.0.0.1, reached the way a"
+echo "# user reaches a private endpoint: endpoint, tokenURI and caBundleFile."
+GCE="$RUN/gce"
+"$SRC/tests/emulators/gce/testca.sh" "$GCE" >/dev/null
+chmod 600 "$GCE/sa.json"
+"$GCE_EMU" --tls-cert "$GCE/server.pem" --tls-key "$GCE/server.key" --service-account "$GCE/sa.json" \
+	--ready-file "$GCE/port" >"$GCE/emu.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$GCE/port" ] && break; sleep 0.1; done
+PORT=$(cat "$GCE/port")
+mkdir -p "$RUN/gcp"
+cat >"$RUN/gcp/providers.yaml" <<YAML
+apiVersion: cvmctl/v1
+kind: Provider
+metadata: {name: gcp-demo}
+spec:
+  type: gcp
+  project: cvmctl-test
+  zones: [us-central1-a, us-central1-b]
+  zone: us-central1-a
+  credentialsFile: $GCE/sa.json
+  endpoint: https://127.0.0.1:$PORT/compute/v1
+  tokenURI: https://127.0.0.1:$PORT/token
+  caBundleFile: $GCE/ca.pem
+  controlPlaneURL: prism.example.com:7018
+YAML
+cat >"$RUN/gcp/cvms.yaml" <<YAML
+apiVersion: cvmctl/v1
+kind: CVM
+metadata: {name: billing-1, labels: {team: finance}}
+spec: {flavor: gcp, vcpus: 8, memoryGiB: 32}
+---
+apiVersion: cvmctl/v1
+kind: CVM
+metadata: {name: billing-2}
+spec: {flavor: gcp, vcpus: 4, memoryGiB: 32}
+YAML
+grun() { echo "\$ cvmctl $*"; "$CVMCTL" --state-dir "$GCP_STATE" "$@"; }
+grun reconcile -f "$RUN/gcp" --once
+echo
+grun list
+echo
+echo "# What the emulator holds: name, zone, machine type, status, confidential type, cvmctl-id"
+curl -sS --cacert "$GCE/ca.pem" "https://127.0.0.1:$PORT/emulator/inventory" |
+	jq -r '.instances[] | [.name, .zone, .machineType, .status,
+		.resource.confidentialInstanceConfig.confidentialInstanceType, .labels["cvmctl-id"]] | @tsv'
+echo
+echo "# A second pass has nothing to do:"
+grun reconcile -f "$RUN/gcp" --once | tee "$RUN/gcp-second-pass.out"
+if ! grep -q ": 0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 2 up to date; 0 failed" \
+	"$RUN/gcp-second-pass.out"; then
+	echo "demo: the second GCP pass was expected to do nothing" >&2
+	exit 1
+fi

@@ -61,7 +61,7 @@ void observation_free(observation_t *o) {
 static const provider_backend_t manager_backend = {&manager_schema, &manager_provider_ops};
 /* The cloud backends' schemas are known (validate checks their Providers
  * offline) before their operations are built in. */
-static const provider_backend_t gcp_backend = {&gcp_schema, NULL};
+static const provider_backend_t gcp_backend = {&gcp_schema, &gcp_provider_ops};
 static const provider_backend_t azure_backend = {&azure_schema, NULL};
 
 #ifdef CVM_TEST_HOOKS

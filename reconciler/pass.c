@@ -93,7 +93,8 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 			log_warn("provider %s cannot be observed: %s; its CVMs are Unknown this pass", b->cfg.name, b->why);
 		else
 			for (size_t u = 0; u < b->obs.n_unknown; u++)
-				log_warn("host %s of provider %s cannot be observed: %s; its CVMs are Unknown this pass",
+				log_warn("%s %s of provider %s cannot be observed: %s; its CVMs are Unknown this pass",
+				         p->views[i].schema ? p->views[i].schema->place_noun : "place",
 				         b->obs.unknown[u].placement, b->cfg.name, b->obs.unknown[u].why);
 	}
 

@@ -73,6 +73,11 @@ fi
 # (test driver) and virsh for the holder connection.
 [ -x /usr/sbin/libvirtd ] || need libvirt-daemon
 have_cmd virsh || need libvirt-clients
+# The demo's GCP flow: test key material for the Compute Engine emulator
+# (tests/emulators/gce/testca.sh), and a look at its inventory.
+have_cmd openssl || need openssl
+have_cmd curl || need curl
+have_cmd jq || need jq
 
 if [ "$want_clang" = 1 ]; then
 	have_cmd clang || need clang
@@ -110,6 +115,8 @@ if [ "$want_test" = 1 ]; then
 	have_cmd curl || need curl
 	[ -f /usr/lib/python3/dist-packages/google/auth/__init__.py ] || need python3-google-auth
 	[ -d /usr/lib/python3/dist-packages/requests ] || need python3-requests
+	# t2130 takes the GCP refresher out of the rendered cloud-config.
+	[ -d /usr/lib/python3/dist-packages/yaml ] || need python3-yaml
 fi
 
 if [ "$want_sdk" = 1 ]; then

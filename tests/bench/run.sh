@@ -21,3 +21,6 @@ echo "== loading specs: 1M keys, 200k documents, a 50 MB file"
 echo
 echo "== scale: converged passes over growing fleets"
 "$SRC/tests/bench/scale.sh" "$CVMCTL"
+echo
+echo "== gcp: creates submitted within a rate limit, then polled together"
+"$SRC/tests/bench/gcp.sh" "$CVMCTL"

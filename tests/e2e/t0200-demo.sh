@@ -1,8 +1,9 @@
 #!/bin/bash
 # make demo's script, run as a newcomer would, twice: it shows the CVMs it
-# created (NAME, ID, URL, BACKEND, STATUS), a second pass in a new process
-# does nothing, plan --detailed-exitcode exits 0, and the second run gives
-# the same result (same CVMs, same placement, all Running).
+# created (NAME, ID, URL, BACKEND, STATUS) on the libvirt hosts and on the
+# Compute Engine emulator, a second pass in a new process does nothing,
+# plan --detailed-exitcode exits 0, and the second run gives the same
+# result (same CVMs, same placement, all Running).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -23,14 +24,19 @@ test_expect_success 'it prints the CVMs it created: NAME, ID, URL, BACKEND, STAT
 	analytics-01 url manager/lab Running
 	analytics-02 url manager/lab Running
 	inference-01 url manager/lab Running
+	NAME URL BACKEND STATUS
+	billing-1 url gcp/gcp-demo Running
+	billing-2 url gcp/gcp-demo Running
 	EOF
 	test_cmp expect table1 &&
-	grep -c "^created " run1.out >n && echo 3 >expect && test_cmp expect n
+	grep -c "^created " run1.out >n && echo 5 >expect && test_cmp expect n &&
+	grep -c "	RUNNING	SEV_SNP	" run1.out >n && echo 2 >expect && test_cmp expect n
 '
 
 test_expect_success 'the second pass did nothing and plan found nothing' '
 	grep -q "0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 3 up to date; 0 failed, 0 unknown, 0 refused." run1.out &&
-	grep -q "^No changes. 3 CVMs up to date.$" run1.out
+	grep -q "^No changes. 3 CVMs up to date.$" run1.out &&
+	grep -q "0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 2 up to date; 0 failed, 0 unknown, 0 refused." run1.out
 '
 
 test_expect_success 'a second run gives the same result' '
@@ -44,7 +50,8 @@ test_expect_success 'a second run gives the same result' '
 
 test_expect_success 'the demo leaves no daemon behind' '
 	! pgrep -f "/tmp/cvmctl-demo/host-[12]/libvirtd.conf" &&
-	! pgrep -f "socket=/tmp/cvmctl-demo/host-[12]/libvirt-sock"
+	! pgrep -f "socket=/tmp/cvmctl-demo/host-[12]/libvirt-sock" &&
+	! pgrep -f "gce-emu --tls-cert /tmp/cvmctl-demo/gce/"
 '
 
 test_done
