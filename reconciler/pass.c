@@ -122,6 +122,10 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		log_error("%s", p->plan.invalid ? p->plan.invalid : "cannot compute the plan");
 		return EXIT_INVALID;
 	}
+	if (o->hold_delete)
+		for (size_t i = p->plan.n; i-- > 0;)
+			if (p->plan.v[i].kind == ACT_DELETE && o->hold_delete(o->hold_ctx, p->plan.v[i].name))
+				plan_remove(&p->plan, i);
 	pass_place(p);
 	timing_lap(&t, &p->timings.plan_ns);
 	return 0;

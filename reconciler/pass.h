@@ -27,6 +27,11 @@ typedef struct pass_opts {
 	const clock_src_t *clock;
 	uint64_t seed;
 	struct apply_stats *stats;
+	/* The daemon's prune delay: asked about every delete the plan holds;
+	 * true keeps the CVM this pass (its absence is too recent). NULL:
+	 * every delete goes ahead. */
+	bool (*hold_delete)(void *ctx, const char *name);
+	void *hold_ctx;
 } pass_opts_t;
 
 typedef struct pass_backend {
