@@ -324,10 +324,11 @@ int daemon_watch(store_t *st, const pass_opts_t *o_in, const watch_cfg_t *cfg, w
 				/* a failed pass is retried on the next event, not only the resync */
 				last_hash = rep.code == 0 || rep.code == 4 ? rep.content_hash : NULL;
 				if (last_hash != rep.content_hash) free(rep.content_hash);
-				log_info("pass %lu end: trigger=%s exit=%d duration=%.3fs", seq, trigger, rep.code, rep.seconds);
+				/* the metrics first: a scrape after the end line sees this pass */
 				metrics_pass(m, &rep, now_s());
 				metrics_refresh(m, st);
 				metrics_set_ready(m, rep.code != 1 && rep.code != 3);
+				log_info("pass %lu end: trigger=%s exit=%d duration=%.3fs", seq, trigger, rep.code, rep.seconds);
 				trigger = NULL;
 				resync_at = mono_ns() + jittered(cfg->resync_s * NS_PER_S);
 			}
