@@ -61,6 +61,12 @@ static void one_pass(store_t *st, const pass_opts_t *o, pass_report_t *rep) {
 	rep->code = code;
 	rep->seconds = (double)(mono_ns() - start) / 1e9;
 	if (timings_enabled()) print_timings(&timings, mono_ns() - start);
+	else
+		log_kv(LOG_DEBUG,
+		       LOG_FIELDS(LOG_N("load_ms", ns_to_ms(timings.load_ns)), LOG_N("store_ms", ns_to_ms(timings.store_ns)),
+		                  LOG_N("observe_ms", ns_to_ms(timings.observe_ns)), LOG_N("plan_ms", ns_to_ms(timings.plan_ns)),
+		                  LOG_N("apply_ms", ns_to_ms(timings.apply_ns)), LOG_N("duration", rep->seconds)),
+		       "timings:");
 }
 
 /* --debounce takes milliseconds too ("250ms"), which parse_duration does not. */

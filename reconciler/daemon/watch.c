@@ -314,7 +314,9 @@ int daemon_watch(store_t *st, const pass_opts_t *o_in, const watch_cfg_t *cfg, w
 			} else {
 				if (!trigger) trigger = "change";
 				seq++;
-				log_info("pass %lu start: trigger=%s", seq, trigger);
+				_cleanup_free_ char *rev = tree_revision(o.paths, o.n_paths);
+				log_kv(LOG_INFO, LOG_FIELDS(LOG_S("trigger", trigger), LOG_S("revision", rev), LOG_N("pass", seq)),
+				       "pass %lu start:", seq);
 				metrics_set_ready(m, false);
 				pass_report_t rep = {0};
 				prune_begin(&pr, mono_ns());
@@ -328,7 +330,10 @@ int daemon_watch(store_t *st, const pass_opts_t *o_in, const watch_cfg_t *cfg, w
 				metrics_pass(m, &rep, now_s());
 				metrics_refresh(m, st);
 				metrics_set_ready(m, rep.code != 1 && rep.code != 3);
-				log_info("pass %lu end: trigger=%s exit=%d duration=%.3fs", seq, trigger, rep.code, rep.seconds);
+				log_kv(LOG_INFO,
+				       LOG_FIELDS(LOG_S("trigger", trigger), LOG_N("exit", rep.code), LOG_N("duration", rep.seconds),
+				                  LOG_S("revision", rev), LOG_S("content_hash", last_hash), LOG_N("pass", seq)),
+				       "pass %lu end:", seq);
 				trigger = NULL;
 				resync_at = mono_ns() + jittered(cfg->resync_s * NS_PER_S);
 			}

@@ -175,6 +175,17 @@ test_expect_success 'a git-sync-style symlink swap is seen' '
 	kill -TERM $watch_pid && wait $watch_pid
 '
 
+test_expect_success '-v --log-format json: one object per line, with fields' '
+	rm sync/rev2/swapped.yaml &&
+	cvmctl -v --log-format json reconcile -f sync/current --once >json.out 2>json.log &&
+	jq -e . json.log >/dev/null &&
+	test "$(jq -s "length" json.log)" = "$(wc -l <json.log)" &&
+	jq -se "any(.[]; .msg == \"connected to provider lab\" and .provider == \"lab\" and (.duration | type) == \"number\")" json.log &&
+	jq -se "any(.[]; .msg == \"timings:\" and (.observe_ms | type) == \"number\")" json.log &&
+	id=$(cvmctl get swapped -o json | jq -r .id) &&
+	jq -se "any(.[]; .action == \"delete\" and .cvm == \"swapped\" and .id == \"$id\" and .provider == \"lab\" and .result == \"deleted\" and .placement == \"$URI_a\")" json.log
+'
+
 test_expect_success 'reconcile --once --metrics-textfile: node_exporter reads it without error' '
 	mkdir textfiles &&
 	cvmctl reconcile -f sync/current --once --metrics-textfile textfiles/cvmctl.prom >once.out &&
