@@ -175,6 +175,23 @@ test_expect_success 'a git-sync-style symlink swap is seen' '
 	kill -TERM $watch_pid && wait $watch_pid
 '
 
+test_expect_success 'a ConfigMap-style ..data swap is seen' '
+	mkdir -p cm/..v1 && cp sync/rev1/providers.yaml cm/..v1/ && write_cvm cm/..v1/cm.yaml cm vcpus=1 memoryGiB=1 &&
+	ln -s ..v1 cm/..data && ln -s ..data/providers.yaml cm/providers.yaml && ln -s ..data/cm.yaml cm/cm.yaml &&
+	{ "$CVMCTL" -v reconcile -f cm --watch --resync 1h --debounce ${DEBOUNCE_MS}ms --prune-delay 1h \
+		>watch3.out 2>watch3.log & } &&
+	watch_pid=$! && LOG=watch3.log &&
+	test_atexit "kill $watch_pid 2>/dev/null || true" &&
+	test_wait_for 120 "grep -q \"^pass 1 end: trigger=start exit=0\" watch3.log" &&
+	test "$(record_status cm)" = Running &&
+	cp -r cm/..v1 cm/..v2 &&
+	sed -i "s|^metadata: {name: cm}$|metadata: {name: cm, labels: {v: \"2\"}}|" cm/..v2/cm.yaml &&
+	m=$(mark) && ln -s ..v2 cm/..data_tmp && mv -T cm/..data_tmp cm/..data &&
+	change_pass $m && test "$(passes_since $m change)" = 1 &&
+	cvmctl get cm -o json | jq -e ".spec.labels.v == \"2\"" >/dev/null &&
+	kill -TERM $watch_pid && wait $watch_pid
+'
+
 test_expect_success '-v --log-format json: one object per line, with fields' '
 	rm sync/rev2/swapped.yaml &&
 	cvmctl -v --log-format json reconcile -f sync/current --once >json.out 2>json.log &&
