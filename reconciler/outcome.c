@@ -154,10 +154,15 @@ int outcomes_record(apply_ctx_t *x) {
 	}
 	for (size_t k = 0; k < x->n_jobs; k++) {
 		job_t *j = &x->jobs[k];
-		if (j->rc < 0)
+		const pass_opts_t *o = x->o;
+		const char *provider = j->a->provider ? j->a->provider : "";
+		if (j->rc < 0) {
 			record_failure(x, j);
-		else if (j->has_rec && j->done_kind && j->a->kind != ACT_NOOP && j->a->kind != ACT_UNKNOWN)
+			if (o->on_result) o->on_result(o->result_ctx, provider, action_kind_name(j->a->kind), "failed");
+		} else if (j->has_rec && j->done_kind && j->a->kind != ACT_NOOP && j->a->kind != ACT_UNKNOWN) {
 			record_success(x, j);
+			if (o->on_result) o->on_result(o->result_ctx, provider, action_kind_name(j->a->kind), "ok");
+		}
 	}
 	if (store_commit(st) < 0) {
 		log_error("cannot record the outcome: %s", store_errmsg(st));

@@ -32,6 +32,11 @@ typedef struct pass_opts {
 	 * every delete goes ahead. */
 	bool (*hold_delete)(void *ctx, const char *name);
 	void *hold_ctx;
+	/* Told each carried-out action's result ("ok", "failed", "refused",
+	 * "unknown") with its Provider and action kind, for the metrics;
+	 * NULL: nobody. */
+	void (*on_result)(void *ctx, const char *provider, const char *action, const char *result);
+	void *result_ctx;
 } pass_opts_t;
 
 typedef struct pass_backend {

@@ -150,10 +150,14 @@ int cmd_reconcile(int argc, char **argv) {
 		code = daemon_watch(st, &o, &cfg, one_pass);
 	} else {
 		pass_report_t rep;
+		metrics_t *m = textfile ? metrics_new() : NULL;
+		if (m) {
+			o.on_result = metrics_on_result;
+			o.result_ctx = m;
+		}
 		one_pass(st, &o, &rep);
 		code = rep.code;
-		if (textfile) {
-			metrics_t *m = metrics_new();
+		if (m) {
 			metrics_pass(m, &rep, now_s());
 			metrics_refresh(m, st);
 			if (metrics_write_textfile(m, textfile) < 0 && code == 0) code = EXIT_FAILED;

@@ -18,10 +18,12 @@ static const double BUCKETS[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 #define N_RESULTS 5
 static const char *const RESULTS[N_RESULTS] = {"ok", "failed", "invalid", "refused", "other"};
 
-enum { A_CREATED, A_ADOPTED, A_STARTED, A_UPDATED, A_REPLACED, A_DELETED, A_FAILED, A_UNKNOWN, A_REFUSED, N_ACT };
-static const char *const ACT_NAMES[N_ACT] = {"create", "adopt", "start", "update", "replace",
-                                             "delete", "any", "any", "any"};
-static const char *const ACT_RESULTS[N_ACT] = {"ok", "ok", "ok", "ok", "ok", "ok", "failed", "unknown", "refused"};
+/* One cvmctl_actions_total series. */
+typedef struct action_count {
+	char *provider;
+	const char *action, *result; /* static strings */
+	unsigned long n;
+} action_count_t;
 
 typedef struct cert_expiry {
 	char *cvm, id[37];
@@ -32,7 +34,8 @@ struct metrics {
 	pthread_mutex_t lock;
 	unsigned long passes[N_RESULTS];
 	unsigned long load_failures;
-	unsigned long actions[N_ACT];
+	action_count_t *actions;
+	size_t n_actions;
 	unsigned long bucket[N_BUCKETS];
 	unsigned long dur_count;
 	double dur_sum;
@@ -61,6 +64,8 @@ void metrics_free(metrics_t *m) {
 	if (!m) return;
 	if (m->httpd) MHD_stop_daemon(m->httpd);
 	free_certs(m);
+	for (size_t i = 0; i < m->n_actions; i++) free(m->actions[i].provider);
+	free(m->actions);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -75,12 +80,23 @@ void metrics_pass(metrics_t *m, const pass_report_t *r, int64_t now) {
 	m->dur_sum += r->seconds;
 	m->last_pass = now;
 	if (r->code == 0) m->last_success = now;
-	if (r->applied) {
-		const apply_summary_t *s = &r->sum;
-		const size_t v[N_ACT] = {s->created, s->adopted, s->started, s->updated, s->replaced,
-		                         s->deleted, s->failed,  s->unknown, s->refused};
-		for (size_t i = 0; i < N_ACT; i++) m->actions[i] += v[i];
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_on_result(void *ctx, const char *provider, const char *action, const char *result) {
+	metrics_t *m = ctx;
+	pthread_mutex_lock(&m->lock);
+	action_count_t *c = NULL;
+	for (size_t i = 0; i < m->n_actions && !c; i++)
+		if (!strcmp(m->actions[i].provider, provider) && !strcmp(m->actions[i].action, action) &&
+		    !strcmp(m->actions[i].result, result))
+			c = &m->actions[i];
+	if (!c) {
+		m->actions = xrealloc(m->actions, (m->n_actions + 1) * sizeof *m->actions);
+		c = &m->actions[m->n_actions++];
+		*c = (action_count_t){.provider = xstrdup(provider), .action = action, .result = result};
 	}
+	c->n++;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -142,11 +158,14 @@ char *metrics_render(metrics_t *m) {
 	sb_add(&sb, "# HELP cvmctl_tree_load_failures_total Spec tree loads that failed (no pass ran).\n"
 	            "# TYPE cvmctl_tree_load_failures_total counter\n");
 	sb_addf(&sb, "cvmctl_tree_load_failures_total %lu\n", m->load_failures);
-	sb_add(&sb, "# HELP cvmctl_actions_total Plan actions carried out, by action and result.\n"
-	            "# TYPE cvmctl_actions_total counter\n");
-	for (size_t i = 0; i < N_ACT; i++)
-		sb_addf(&sb, "cvmctl_actions_total{action=\"%s\",result=\"%s\"} %lu\n", ACT_NAMES[i], ACT_RESULTS[i],
-		        m->actions[i]);
+	sb_add(&sb, "# HELP cvmctl_actions_total Plan actions, by Provider, action and result "
+	            "(ok, failed, refused, unknown).\n# TYPE cvmctl_actions_total counter\n");
+	for (size_t i = 0; i < m->n_actions; i++) {
+		sb_add(&sb, "cvmctl_actions_total{provider=\"");
+		add_label(&sb, m->actions[i].provider);
+		sb_addf(&sb, "\",action=\"%s\",result=\"%s\"} %lu\n", m->actions[i].action, m->actions[i].result,
+		        m->actions[i].n);
+	}
 	sb_add(&sb, "# HELP cvmctl_pass_duration_seconds How long a pass took.\n"
 	            "# TYPE cvmctl_pass_duration_seconds histogram\n");
 	for (size_t i = 0; i < N_BUCKETS; i++)

@@ -19,6 +19,8 @@ metrics_t *metrics_new(void);
 void metrics_free(metrics_t *m);
 /* Counts one pass (its result, duration and actions) at wall time now. */
 void metrics_pass(metrics_t *m, const pass_report_t *r, int64_t now);
+/* pass_opts_t.on_result: counts one action's result. */
+void metrics_on_result(void *ctx, const char *provider, const char *action, const char *result);
 /* Counts a tree that did not load (no pass ran). */
 void metrics_load_failed(metrics_t *m);
 /* Reads the CVMs by status and their certificates' expiry from the state. */

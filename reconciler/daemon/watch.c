@@ -268,6 +268,8 @@ int daemon_watch(store_t *st, const pass_opts_t *o_in, const watch_cfg_t *cfg, w
 	o.hold_ctx = &pr;
 
 	metrics_t *m = metrics_new();
+	o.on_result = metrics_on_result;
+	o.result_ctx = m;
 	if (cfg->metrics_addr && metrics_serve(m, cfg->metrics_addr, cfg->metrics_port_file) < 0) {
 		metrics_free(m);
 		close(sfd);

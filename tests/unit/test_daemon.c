@@ -74,13 +74,16 @@ static void test_metrics_count_passes_and_buckets(void **state) {
 	metrics_t *m = metrics_new();
 	pass_report_t ok = {.code = 0, .seconds = 0.2, .applied = true, .sum = {.created = 2, .deleted = 1}};
 	pass_report_t failed = {.code = 1, .seconds = 3.0, .applied = true, .sum = {.failed = 1}};
+	metrics_on_result(m, "lab", "create", "ok");
+	metrics_on_result(m, "lab", "create", "ok");
+	metrics_on_result(m, "gce", "delete", "failed");
 	metrics_pass(m, &ok, 1000);
 	metrics_pass(m, &failed, 2000);
 	_cleanup_free_ char *t = metrics_render(m);
 	assert_non_null(strstr(t, "\ncvmctl_passes_total{result=\"ok\"} 1\n"));
 	assert_non_null(strstr(t, "\ncvmctl_passes_total{result=\"failed\"} 1\n"));
-	assert_non_null(strstr(t, "\ncvmctl_actions_total{action=\"create\",result=\"ok\"} 2\n"));
-	assert_non_null(strstr(t, "\ncvmctl_actions_total{action=\"any\",result=\"failed\"} 1\n"));
+	assert_non_null(strstr(t, "\ncvmctl_actions_total{provider=\"lab\",action=\"create\",result=\"ok\"} 2\n"));
+	assert_non_null(strstr(t, "\ncvmctl_actions_total{provider=\"gce\",action=\"delete\",result=\"failed\"} 1\n"));
 	assert_non_null(strstr(t, "\ncvmctl_pass_duration_seconds_bucket{le=\"0.1\"} 0\n"));
 	assert_non_null(strstr(t, "\ncvmctl_pass_duration_seconds_bucket{le=\"0.25\"} 1\n"));
 	assert_non_null(strstr(t, "\ncvmctl_pass_duration_seconds_bucket{le=\"5\"} 2\n"));

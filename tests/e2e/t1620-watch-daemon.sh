@@ -148,7 +148,8 @@ test_expect_success '/metrics passes promtool and agrees with virsh' '
 	passes=$(grep -c "^pass [0-9]* end: trigger=.* exit=0 " watch.log) &&
 	test "$(metric "cvmctl_passes_total{result=\"ok\"}")" = "$passes" &&
 	test "$(metric cvmctl_pass_duration_seconds_count)" = "$passes" &&
-	test "$(metric "cvmctl_actions_total{action=\"delete\",result=\"ok\"}")" = 1 &&
+	test "$(metric "cvmctl_actions_total{provider=\"lab\",action=\"delete\",result=\"ok\"}")" = 1 &&
+	test "$(metric "cvmctl_actions_total{provider=\"lab\",action=\"create\",result=\"ok\"}")" = 12 &&
 	test "$(metric cvmctl_last_success_timestamp_seconds)" -gt $(($(date +%s) - 3600))
 '
 
