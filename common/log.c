@@ -79,3 +79,59 @@ void log_diag(enum log_level lvl, const char *file, int line, int col, const cha
 	fputs(sb.buf, stderr);
 	sb_free(&sb);
 }
+
+static void json_num(strbuf *sb, const char *name, double v) {
+	if (v == (double)(long long)v && v < 9e15 && v > -9e15)
+		sb_addf(sb, ",\"%s\":%lld", name, (long long)v);
+	else
+		sb_addf(sb, ",\"%s\":%.6g", name, v);
+}
+
+void log_kv(enum log_level lvl, const log_kv_t *kv, size_t n, const char *fmt, ...) {
+	if (lvl < min_level) return;
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	strbuf sb = {0};
+	if (format == LOG_JSON) {
+		char ts[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		sb_addf(&sb, "{\"time\":\"%s\",\"level\":\"%s\"", ts, level_name[lvl]);
+		json_field(&sb, "msg", msg);
+		for (size_t i = 0; i < n; i++) {
+			if (kv[i].is_num)
+				json_num(&sb, kv[i].key, kv[i].num);
+			else if (kv[i].s)
+				json_field(&sb, kv[i].key, kv[i].s);
+		}
+		sb_add(&sb, "}\n");
+		fputs(sb.buf, stderr);
+		sb_free(&sb);
+		return;
+	}
+	if (lvl != LOG_INFO) sb_addf(&sb, "cvmctl: %s: ", level_name[lvl]);
+	/* Paths and names come from outside: no raw terminal escapes. */
+	sb_add_escaped(&sb, msg, strlen(msg));
+	for (size_t i = 0; i < n; i++) {
+		if (kv[i].json_only) continue;
+		if (kv[i].is_num) {
+			if (kv[i].num == (double)(long long)kv[i].num)
+				sb_addf(&sb, " %s=%lld", kv[i].key, (long long)kv[i].num);
+			else
+				sb_addf(&sb, " %s=%.3f", kv[i].key, kv[i].num);
+		} else if (kv[i].s) {
+			bool quote = !*kv[i].s || strpbrk(kv[i].s, " \"=") != NULL;
+			sb_addf(&sb, " %s=%s", kv[i].key, quote ? "\"" : "");
+			sb_add_escaped(&sb, kv[i].s, strlen(kv[i].s));
+			if (quote) sb_add(&sb, "\"");
+		}
+	}
+	sb_add(&sb, "\n");
+	fputs(sb.buf, stderr);
+	sb_free(&sb);
+}

@@ -60,17 +60,23 @@ static void jobs_free(job_t *jobs, size_t n) {
 }
 
 /* One job per action that is not refused; the plan's own counts. */
-static size_t jobs_from_plan(plan_t *pl, job_t *jobs, apply_summary_t *sum) {
+static void tell(const pass_opts_t *o, const action_t *a, const char *result) {
+	if (o->on_result) o->on_result(o->result_ctx, a->provider ? a->provider : "", action_kind_name(a->kind), result);
+}
+
+static size_t jobs_from_plan(plan_t *pl, job_t *jobs, apply_summary_t *sum, const pass_opts_t *o) {
 	size_t n = 0;
 	for (size_t i = 0; i < pl->n; i++) {
 		action_t *a = &pl->v[i];
 		if (a->refused) {
 			sum->refused++;
+			tell(o, a, "refused");
 			log_warn("%s %s: refused: %s", action_kind_name(a->kind), a->name, a->refusal);
 			continue;
 		}
 		if (a->kind == ACT_UNKNOWN) {
 			sum->unknown++;
+			tell(o, a, "unknown");
 			log_warn("%s is Unknown this pass: %s", a->name, a->reason);
 		}
 		if (a->kind == ACT_NOOP) sum->noop++;
@@ -98,7 +104,7 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	plan_t *pl = &p->plan;
 	_cleanup_free_ job_t *jobs = xcalloc(pl->n + 1, sizeof *jobs);
 	apply_ctx_t x = {.p = p, .o = o, .sum = sum, .jobs = jobs, .now = now_s()};
-	x.n_jobs = jobs_from_plan(pl, jobs, sum);
+	x.n_jobs = jobs_from_plan(pl, jobs, sum, o);
 	int code = EXIT_FAILED;
 
 	pass_timings_t *tm = &p->timings;

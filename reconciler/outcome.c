@@ -80,7 +80,11 @@ static void record_failure(apply_ctx_t *x, job_t *j) {
 		log_error("%s %s: %s", action_kind_name(a->kind), a->name, j->err);
 		return;
 	}
-	log_error("%s %s (%s): %s", action_kind_name(a->kind), j->rec.name, j->rec.id, j->err);
+	log_kv(LOG_ERROR,
+	       LOG_FIELDS(LOG_J("cvm", j->rec.name), LOG_J("id", j->rec.id), LOG_J("provider", j->rec.provider),
+	                  LOG_J("placement", j->rec.placement), LOG_J("action", action_kind_name(a->kind)),
+	                  LOG_J("error", j->err)),
+	       "%s %s (%s): %s", action_kind_name(a->kind), j->rec.name, j->rec.id, j->err);
 	j->rec.status = a->kind == ACT_DELETE ? ST_DELETING : ST_FAILED;
 	if (a->kind == ACT_START || a->kind == ACT_UPDATE) {
 		/* Nothing changed on the backend: the record keeps what it had. */
@@ -132,6 +136,11 @@ static void record_success(apply_ctx_t *x, job_t *j) {
 		log_error("%s (%s): cannot record that it was %s: %s", j->rec.name, j->rec.id, j->done_kind,
 		          store_errmsg(st));
 	}
+	log_kv(LOG_DEBUG,
+	       LOG_FIELDS(LOG_S("cvm", j->rec.name), LOG_S("id", j->rec.id), LOG_S("provider", j->rec.provider),
+	                  LOG_S("placement", j->rec.placement), LOG_S("action", action_kind_name(a->kind)),
+	                  LOG_S("result", j->done_kind)),
+	       "%s %s: %s", action_kind_name(a->kind), j->rec.name, j->done_kind);
 	printf("%-9s %-24s %s  %s\n", j->done_kind, j->rec.name, j->rec.id, j->rec.placement ? j->rec.placement : "");
 }
 
@@ -145,10 +154,15 @@ int outcomes_record(apply_ctx_t *x) {
 	}
 	for (size_t k = 0; k < x->n_jobs; k++) {
 		job_t *j = &x->jobs[k];
-		if (j->rc < 0)
+		const pass_opts_t *o = x->o;
+		const char *provider = j->a->provider ? j->a->provider : "";
+		if (j->rc < 0) {
 			record_failure(x, j);
-		else if (j->has_rec && j->done_kind && j->a->kind != ACT_NOOP && j->a->kind != ACT_UNKNOWN)
+			if (o->on_result) o->on_result(o->result_ctx, provider, action_kind_name(j->a->kind), "failed");
+		} else if (j->has_rec && j->done_kind && j->a->kind != ACT_NOOP && j->a->kind != ACT_UNKNOWN) {
 			record_success(x, j);
+			if (o->on_result) o->on_result(o->result_ctx, provider, action_kind_name(j->a->kind), "ok");
+		}
 	}
 	if (store_commit(st) < 0) {
 		log_error("cannot record the outcome: %s", store_errmsg(st));

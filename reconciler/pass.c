@@ -23,11 +23,16 @@ static void *observe_one(void *arg) {
 		return NULL;
 	}
 	char *err = NULL;
+	int64_t t0 = mono_ns();
 	if (prov_open(b->ops, &b->cfg, &b->conn, &err) < 0) {
 		b->why = err ? err : xstrdup("cannot open the backend");
 		b->conn = NULL;
 		return NULL;
 	}
+	int64_t t1 = mono_ns();
+	log_kv(LOG_DEBUG, LOG_FIELDS(LOG_S("provider", b->cfg.name), LOG_S("flavor", b->cfg.flavor),
+	                             LOG_N("duration", (double)(t1 - t0) / 1e9)),
+	       "connected to provider %s", b->cfg.name);
 	err = NULL;
 	if (prov_observe(b->ops, b->conn, b->known, b->n_known, &b->obs, &err) < 0) {
 		b->why = err ? err : xstrdup("cannot observe the backend");
@@ -36,6 +41,9 @@ static void *observe_one(void *arg) {
 	}
 	free(err);
 	b->observed = true;
+	log_kv(LOG_DEBUG, LOG_FIELDS(LOG_S("provider", b->cfg.name), LOG_N("resources", b->obs.n),
+	                             LOG_N("duration", (double)(mono_ns() - t1) / 1e9)),
+	       "observed provider %s", b->cfg.name);
 	return NULL;
 }
 
@@ -122,6 +130,10 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		log_error("%s", p->plan.invalid ? p->plan.invalid : "cannot compute the plan");
 		return EXIT_INVALID;
 	}
+	if (o->hold_delete)
+		for (size_t i = p->plan.n; i-- > 0;)
+			if (p->plan.v[i].kind == ACT_DELETE && o->hold_delete(o->hold_ctx, p->plan.v[i].name))
+				plan_remove(&p->plan, i);
 	pass_place(p);
 	timing_lap(&t, &p->timings.plan_ns);
 	return 0;

@@ -27,6 +27,16 @@ typedef struct pass_opts {
 	const clock_src_t *clock;
 	uint64_t seed;
 	struct apply_stats *stats;
+	/* The daemon's prune delay: asked about every delete the plan holds;
+	 * true keeps the CVM this pass (its absence is too recent). NULL:
+	 * every delete goes ahead. */
+	bool (*hold_delete)(void *ctx, const char *name);
+	void *hold_ctx;
+	/* Told each carried-out action's result ("ok", "failed", "refused",
+	 * "unknown") with its Provider and action kind, for the metrics;
+	 * NULL: nobody. */
+	void (*on_result)(void *ctx, const char *provider, const char *action, const char *result);
+	void *result_ctx;
 } pass_opts_t;
 
 typedef struct pass_backend {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "reconciler/pass.h"
 
@@ -69,6 +70,10 @@ void pass_place(pass_t *p) {
 		if (a->kind == ACT_CREATE && r && r->placement && placement_known(b, r->placement) &&
 		    strcmp(r->provider, b->cfg.name) == 0) {
 			a->placement = xstrdup(r->placement);
+			log_kv(LOG_DEBUG,
+			       LOG_FIELDS(LOG_S("cvm", a->name), LOG_S("id", a->id), LOG_S("provider", b->cfg.name),
+			                  LOG_S("placement", a->placement), LOG_S("action", action_kind_name(a->kind))),
+			       "placed %s where its record says", a->name);
 			continue;
 		}
 		size_t n_used;
@@ -78,9 +83,18 @@ void pass_place(pass_t *p) {
 		if (prov_place(b->ops, b->conn, &w, used, n_used, &where, &err) < 0) {
 			a->place_err = err ? err : xstrdup("no placement could be chosen");
 			free(where);
+			log_kv(LOG_DEBUG,
+			       LOG_FIELDS(LOG_S("cvm", a->name), LOG_S("id", a->id), LOG_S("provider", b->cfg.name),
+			                  LOG_S("action", action_kind_name(a->kind)), LOG_S("error", a->place_err)),
+			       "no placement for %s", a->name);
 			continue;
 		}
 		free(err);
 		a->placement = where;
+		log_kv(LOG_DEBUG,
+		       LOG_FIELDS(LOG_S("cvm", a->name), LOG_S("id", a->id), LOG_S("provider", b->cfg.name),
+		                  LOG_S("placement", a->placement), LOG_S("action", action_kind_name(a->kind)),
+		                  LOG_N("vcpus", w.vcpus), LOG_N("memory_gib", w.memory_gib), LOG_N("in_use", n_used)),
+		       "placed %s", a->name);
 	}
 }

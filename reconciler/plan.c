@@ -846,18 +846,37 @@ int plan_compute(const plan_input_t *in, plan_t *out) {
 	return 0;
 }
 
+static void action_free(action_t *a) {
+	free(a->reason);
+	for (size_t j = 0; j < a->n_fields; j++) free(a->fields[j]);
+	free(a->fields);
+	free(a->refusal);
+	json_decref(a->changes);
+	free(a->placement);
+	free(a->place_err);
+}
+
+void plan_remove(plan_t *p, size_t i) {
+	if (i >= p->n) return;
+	action_t *a = &p->v[i];
+	if (a->kind == ACT_UNKNOWN)
+		p->n_unknown--;
+	else if (a->kind != ACT_NOOP && !a->refused)
+		p->n_changes--;
+	if (a->cert != CERT_NONE) {
+		p->n_cert--;
+		p->n_changes -= a->kind == ACT_NOOP;
+	}
+	action_free(a);
+	memmove(a, a + 1, (p->n - i - 1) * sizeof *a);
+	p->n--;
+	p->refused = false;
+	for (size_t j = 0; j < p->n; j++) p->refused |= p->v[j].refused;
+}
+
 void plan_free(plan_t *p) {
 	if (!p) return;
-	for (size_t i = 0; i < p->n; i++) {
-		action_t *a = &p->v[i];
-		free(a->reason);
-		for (size_t j = 0; j < a->n_fields; j++) free(a->fields[j]);
-		free(a->fields);
-		free(a->refusal);
-		json_decref(a->changes);
-		free(a->placement);
-		free(a->place_err);
-	}
+	for (size_t i = 0; i < p->n; i++) action_free(&p->v[i]);
 	free(p->v);
 	free(p->invalid);
 	memset(p, 0, sizeof *p);

@@ -128,6 +128,10 @@ typedef struct plan {
 int plan_compute(const plan_input_t *in, plan_t *out);
 void plan_free(plan_t *p);
 
+/* Takes action i out of the plan (the daemon holding back a delete whose
+ * absence is too recent), keeping the counts and the refusal flag true. */
+void plan_remove(plan_t *p, size_t i);
+
 /* For people: one line per action ("+ create analytics-01 (reason)"), and a
  * summary line. */
 void plan_print_text(const plan_t *p, FILE *f);

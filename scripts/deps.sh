@@ -108,6 +108,10 @@ if [ "$want_test" = 1 ]; then
 	# tests/bench/loader.sh's baseline: libyaml through Python's yaml module.
 	python3 -c 'import yaml; yaml.CSafeLoader' 2>/dev/null || need python3-yaml
 	have_cmd shellcheck || need shellcheck
+	# t1620-watch-daemon checks /metrics with promtool (Debian's prometheus,
+	# about 19 MB) and the --once textfile with a real node_exporter.
+	have_cmd promtool || need prometheus
+	have_cmd prometheus-node-exporter || need prometheus-node-exporter
 	have_cmd timeout || need coreutils
 	# The GCE emulator's tests: curl drives it from the shell (and
 	# tests/emulators/gce/lib.sh), and Google's own Python client

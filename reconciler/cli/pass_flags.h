@@ -16,6 +16,11 @@ enum {
 	OPT_WATCH,
 	OPT_RESYNC,
 	OPT_OUT,
+	OPT_DEBOUNCE,
+	OPT_PRUNE_DELAY,
+	OPT_METRICS_ADDR,
+	OPT_METRICS_PORT_FILE,
+	OPT_METRICS_TEXTFILE,
 };
 
 /* Handles one pass flag; returns 1 if taken, 0 if not a pass flag, or an

@@ -24,3 +24,6 @@ echo "== scale: converged passes over growing fleets"
 echo
 echo "== gcp: creates submitted within a rate limit, then polled together"
 "$SRC/tests/bench/gcp.sh" "$CVMCTL"
+echo
+echo "== watch: reaction latency of the daemon and its idle CPU"
+"$SRC/tests/bench/watch.sh" "$CVMCTL"

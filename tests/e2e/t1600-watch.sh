@@ -29,7 +29,7 @@ test_expect_success 'a host and a tree of one CVM' '
 '
 
 test_expect_success 'the daemon starts and converges the tree' '
-	{ "$CVMCTL" reconcile -f specs --watch --resync 1h >watch.log 2>&1 & } &&
+	{ "$CVMCTL" reconcile -f specs --watch --resync 1h --debounce 200ms --prune-delay 1s >watch.log 2>&1 & } &&
 	watch_pid=$! &&
 	test_atexit "kill $watch_pid 2>/dev/null || true" &&
 	wait_for "test \"\$(running_names)\" = \"one \""
