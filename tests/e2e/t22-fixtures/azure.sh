@@ -117,7 +117,8 @@ untagged() {
 }
 
 mutating_calls() {
-	arm_ctl GET requests | jq -r '.requests[] | select(.method != "GET") | "\(.method) \(.path)"'
+	arm_ctl GET requests | jq -r '.requests[] | select(.method != "GET") |
+		select(.path | ascii_downcase | startswith("/subscriptions/")) | "\(.method) \(.path)"'
 }
 
 record_field() {
