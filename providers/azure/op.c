@@ -365,7 +365,6 @@ static int not_ours(prov_op_t *op, const json_t *j, prov_call_t *call) {
 /* One finished answer: 1 done, 0 go on, < 0 failed. */
 static int answer(prov_op_t *op, long st, const json_t *j, prov_call_t *call) {
 	step_t *s = &op->steps[op->cur];
-	const char *code = az_error_code(j);
 	switch (op->ph) {
 	case PH_REQ:
 		switch (s->act) {
@@ -531,7 +530,6 @@ static int answer(prov_op_t *op, long st, const json_t *j, prov_call_t *call) {
 		}
 		return fail_http(op, call);
 	}
-	(void)code;
 	return fail(op, call, -EINVAL, NULL);
 }
 

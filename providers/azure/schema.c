@@ -5,6 +5,7 @@
  * offline and opens no file. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/schema.h"
@@ -34,7 +35,9 @@ static char *check_guid(const char *v) {
 
 /* A tenant may also be given by its domain ("contoso.onmicrosoft.com"). */
 static char *check_tenant(const char *v) {
-	if (!check_guid(v)) return NULL;
+	char *not_guid = check_guid(v);
+	if (!not_guid) return NULL;
+	free(not_guid);
 	size_t n = strlen(v);
 	bool ok = n > 0 && n <= 256 && strchr(v, '.') != NULL;
 	for (size_t i = 0; ok && i < n; i++)
