@@ -4,7 +4,9 @@
 # (NSG, public IP, NIC, VM) was committed but never answered, ends after a
 # rerun with exactly the expected set: one VM, NIC, public IP, NSG and OS
 # disk per CVM id and nothing untagged; the same when the state directory
-# is lost and a new one adopts by --installation-id. A foreign VM that
+# is lost and a new one adopts by --installation-id, also after a kill
+# with the chain half made (the old attempt's NSG, public IP and NIC are
+# deleted by the next create). A foreign VM that
 # holds the name a resumed create wants is left alone and that CVM fails.
 
 . "$(dirname "$0")/lib.sh"
@@ -84,6 +86,41 @@ for step in networkSecurityGroups publicIPAddresses networkInterfaces virtualMac
 		expected
 	'
 done
+
+for step in networkInterfaces virtualMachines; do
+	test_expect_success "killed while the $step PUT is refused (the chain half made): a rerun ends with the expected set" '
+		fresh &&
+		ctl POST faults "{\"method\":\"PUT\",\"path\":\"*/'"$step"'/*\",\"preset\":\"unavailable\",\"retryAfter\":30,\"times\":-1}" &&
+		{ ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" "$CVMCTL" --state-dir "$ST" reconcile -f specs --once >kill.out 2>&1 & pid=$!; } &&
+		for _ in $(seq 1 150); do
+			test "$(arm_ctl GET faults | jq "[.faults[].hits] | add")" -ge 2 && break
+			sleep 0.2
+		done &&
+		kill -9 $pid && { wait $pid 2>/dev/null; true; } &&
+		test "$(count nsg)" = 2 && test "$(count vm)" = 0 &&
+		ctl DELETE faults &&
+		rec >rerun.out 2>&1 || { cat rerun.out; false; } &&
+		cat rerun.out &&
+		expected
+	'
+done
+
+test_expect_success 'killed with the chain half made, state lost: --installation-id ends with the expected set, no leftovers' '
+	fresh &&
+	ctl POST faults "{\"method\":\"PUT\",\"path\":\"*/virtualMachines/*\",\"preset\":\"unavailable\",\"retryAfter\":30,\"times\":-1}" &&
+	{ ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" "$CVMCTL" --state-dir "$ST" reconcile -f specs --once >kill.out 2>&1 & pid=$!; } &&
+	for _ in $(seq 1 150); do
+		test "$(arm_ctl GET faults | jq "[.faults[].hits] | add")" -ge 2 && break
+		sleep 0.2
+	done &&
+	kill -9 $pid && { wait $pid 2>/dev/null; true; } &&
+	test "$(count nic)" = 2 && test "$(count vm)" = 0 &&
+	inst=$(inv | jq -r "[.resources[] | select(.type == \"Microsoft.Network/networkInterfaces\") | .tags[\"cvmctl-installation\"]] | unique | .[]") &&
+	rm -rf "$ST" && ctl DELETE faults &&
+	rec --installation-id "$inst" >rerun.out 2>&1 || { cat rerun.out; false; } &&
+	cat rerun.out &&
+	expected
+'
 
 test_expect_success 'killed before the status commit, state lost: a new state adopts by --installation-id' '
 	fresh &&
