@@ -185,9 +185,12 @@ static const char refresher_gcp[] =
 static const char refresher_azure[] =
 	"# fetch: leaves the delivery document in $STATE/doc, or fails.\n"
 	"# IMDS returns the VM's userData as the base64 text it was set to.\n"
+	"# IMDS_ENDPOINT (http://host[:port]) overrides it, as in Microsoft's own\n"
+	"# libraries; tests point it at an emulator.\n"
+	"IMDS=${IMDS_ENDPOINT:-http://169.254.169.254}\n"
 	"fetch() {\n"
 	"    curl -sf --noproxy '*' --max-time 30 -H 'Metadata: true' -o \"$STATE/userdata\" \\\n"
-	"        'http://169.254.169.254/metadata/instance/compute/userData?api-version=2021-01-01&format=text' \\\n"
+	"        \"$IMDS/metadata/instance/compute/userData?api-version=2021-01-01&format=text\" \\\n"
 	"        || return 1\n"
 	"    base64 -d < \"$STATE/userdata\" > \"$STATE/doc\" 2>/dev/null\n"
 	"}\n"

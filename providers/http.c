@@ -34,6 +34,7 @@ struct http_req {
 	strbuf body;
 	bool too_big;
 	char *retry_after;
+	char *async_op, *location; /* Azure-AsyncOperation, Location (ARM long-running operations) */
 	long status;
 	bool done;
 	CURLcode result;
@@ -125,17 +126,30 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
 	return len;
 }
 
+/* A header's value when data is "name: value\r\n", else NULL. */
+static char *header_value(const char *data, size_t len, const char *name) {
+	size_t nl = strlen(name);
+	if (len <= nl || strncasecmp(data, name, nl) != 0) return NULL;
+	const char *v = data + nl;
+	const char *end = data + len;
+	while (v < end && (*v == ' ' || *v == '\t')) v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+	return xasprintf("%.*s", (int)(end - v), v);
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg) {
 	http_req_t *r = arg;
 	size_t len = size * n;
-	static const char name[] = "retry-after:";
-	if (len > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-		const char *v = data + sizeof name - 1;
-		const char *end = data + len;
-		while (v < end && (*v == ' ' || *v == '\t')) v++;
-		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+	char *v;
+	if ((v = header_value(data, len, "retry-after:"))) {
 		free(r->retry_after);
-		r->retry_after = xasprintf("%.*s", (int)(end - v), v);
+		r->retry_after = v;
+	} else if ((v = header_value(data, len, "azure-asyncoperation:"))) {
+		free(r->async_op);
+		r->async_op = v;
+	} else if ((v = header_value(data, len, "location:"))) {
+		free(r->location);
+		r->location = v;
 	}
 	return len;
 }
@@ -249,6 +263,8 @@ void http_req_free(http_req_t *r) {
 	free(r->url);
 	sb_free(&r->body);
 	free(r->retry_after);
+	free(r->async_op);
+	free(r->location);
 	free(r->transport_err);
 	free(r);
 }
@@ -264,6 +280,10 @@ const char *http_transport_error(const http_req_t *r) {
 	if (!r->done) return "the request has not finished";
 	return r->transport_err;
 }
+
+const char *http_async_operation(const http_req_t *r) { return r->done ? r->async_op : NULL; }
+
+const char *http_location(const http_req_t *r) { return r->done ? r->location : NULL; }
 
 int http_retry_after_ms(const http_req_t *r) {
 	return r->retry_after ? http_parse_retry_after(r->retry_after, (int64_t)time(NULL), RETRY_AFTER_CAP_MS) : -1;

@@ -53,6 +53,10 @@ long http_status(const http_req_t *r);
 const char *http_body(const http_req_t *r, size_t *len);
 const char *http_transport_error(const http_req_t *r);
 int http_retry_after_ms(const http_req_t *r);
+/* Once finished: the Azure-AsyncOperation and Location headers of the
+ * answer (ARM long-running operations), or NULL. */
+const char *http_async_operation(const http_req_t *r);
+const char *http_location(const http_req_t *r);
 /* The request's method and URL, for messages. */
 const char *http_method(const http_req_t *r);
 const char *http_url(const http_req_t *r);

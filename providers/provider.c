@@ -59,10 +59,8 @@ void observation_free(observation_t *o) {
 /* ---- the registry ---- */
 
 static const provider_backend_t manager_backend = {&manager_schema, &manager_provider_ops};
-/* The cloud backends' schemas are known (validate checks their Providers
- * offline) before their operations are built in. */
 static const provider_backend_t gcp_backend = {&gcp_schema, &gcp_provider_ops};
-static const provider_backend_t azure_backend = {&azure_schema, NULL};
+static const provider_backend_t azure_backend = {&azure_schema, &azure_provider_ops};
 
 #ifdef CVM_TEST_HOOKS
 /* The in-memory backend of the unit tests (providers/fake/): never in a

@@ -215,7 +215,7 @@ int prov_update(const provider_ops_t *ops, provider_t *p, const prov_target_t *t
                 prov_call_t *call);
 void prov_call_clear(prov_call_t *call); /* frees err and handle, zeroes it */
 
-extern const provider_ops_t manager_provider_ops, gcp_provider_ops;
+extern const provider_ops_t manager_provider_ops, gcp_provider_ops, azure_provider_ops;
 extern const backend_schema_t manager_schema, gcp_schema, azure_schema;
 #ifdef CVM_TEST_HOOKS
 extern const provider_ops_t fake_provider_ops;
