@@ -38,6 +38,8 @@ static const struct command {
 	 "carry out a saved plan exactly, or refuse a stale one"},
 	{"reconcile", cmd_reconcile, NEEDS_SPECS | NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "converge the world to the specs (--once or --watch)"},
+	{"diff", cmd_diff, NEEDS_STATE_READ | NEEDS_BACKENDS,
+	 "drift between the backends and the records (changes nothing)"},
 	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
 	{"get", cmd_get, NEEDS_STATE_READ, "show one CVM: spec, state, certificates, history"},
 	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
