@@ -161,6 +161,27 @@ json_t *cvm_record_json(const cvm_record_t *r) {
 	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error));
 }
 
+json_t *cvm_conditions_json(store_t *s, const char *cvm_id) {
+	json_t *arr = json_array();
+	cvm_condition_t *v = NULL;
+	size_t n = 0;
+	if (store_list_conditions(s, cvm_id, &v, &n) < 0) {
+		log_warn("cannot read the conditions of %s: %s", cvm_id, store_errmsg(s));
+		return arr;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char lt[32], at[32];
+		format_time(v[i].last_transition, lt, sizeof lt);
+		format_time(v[i].observed_at, at, sizeof at);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "type", v[i].type, "status",
+		                                     cond_status_name(v[i].status), "reason", v[i].reason, "message",
+		                                     str_or_null(v[i].message), "lastTransitionTime", lt, "observedAt", at,
+		                                     "specHash", str_or_null(v[i].spec_hash)));
+	}
+	cvm_conditions_free(v, n);
+	return arr;
+}
+
 static void yaml_scalar(const json_t *v) {
 	switch (json_typeof(v)) {
 	case JSON_STRING: {

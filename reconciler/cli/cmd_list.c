@@ -39,7 +39,7 @@ static void refresh(cvm_record_t *v, size_t n, const live_view_t *w) {
 			r->url = NULL;
 			free(r->last_error);
 			r->last_error = xstrdup("resource not found on its backend");
-			r->status = ST_FAILED;
+			r->status = ST_MISSING;
 			break;
 		case LIVE_FOUND:
 			free(r->url);
@@ -52,10 +52,14 @@ static void refresh(cvm_record_t *v, size_t n, const live_view_t *w) {
 
 /* The records in the chosen format; the table says how old a recorded
  * state is, since it was not observed live. */
-static void print_records(const cvm_record_t *v, size_t n, int fmt, bool refreshed) {
+static void print_records(store_t *st, const cvm_record_t *v, size_t n, int fmt, bool refreshed) {
 	if (fmt == OUT_JSON || fmt == OUT_YAML) {
 		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++) json_array_append_new(arr, cvm_record_json(&v[i]));
+		for (size_t i = 0; i < n; i++) {
+			json_t *j = cvm_record_json(&v[i]);
+			json_object_set_new(j, "conditions", cvm_conditions_json(st, v[i].id));
+			json_array_append_new(arr, j);
+		}
 		if (fmt == OUT_JSON) {
 			_cleanup_free_ char *s = json_dumps(arr, JSON_INDENT(2));
 			printf("%s\n", s);
@@ -140,7 +144,7 @@ int cmd_list(int argc, char **argv) {
 		refresh(v, n, &w);
 	}
 
-	print_records(v, n, fmt, do_refresh);
+	print_records(st, v, n, fmt, do_refresh);
 out:
 	live_view_free(&w);
 	cvm_records_free(v, n);

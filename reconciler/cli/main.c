@@ -41,6 +41,7 @@ static const struct command {
 	{"diff", cmd_diff, NEEDS_STATE_READ | NEEDS_BACKENDS,
 	 "drift between the backends and the records (changes nothing)"},
 	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
+	{"status", cmd_status, NEEDS_STATE_READ, "the last pass, CVMs by status, and each CVM's conditions"},
 	{"get", cmd_get, NEEDS_STATE_READ, "show one CVM: spec, state, certificates, history"},
 	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "list, download, revoke, renew or issue a CVM's certificates"},

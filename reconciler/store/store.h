@@ -61,6 +61,7 @@ typedef enum cvm_status {
 	ST_FAILED,   /* last operation failed; the next pass retries */
 	ST_DELETING, /* delete intent recorded */
 	ST_INACTIVE,
+	ST_MISSING,  /* its resource vanished behind our back and is not back yet */
 	ST__COUNT,
 } cvm_status_t;
 
@@ -115,6 +116,24 @@ typedef struct cert_state {
 	int64_t rotate_next_at;
 } cert_state_t;
 
+/* A condition of a CVM (Ready, Synced, CertificateReady), as the last pass
+ * judged it. last_transition is when status last changed: a put with the
+ * same status keeps it (the store's own; the value given is ignored). */
+typedef enum cond_status { COND_TRUE, COND_FALSE, COND_UNKNOWN } cond_status_t;
+
+typedef struct cvm_condition {
+	char *type;    /* "Ready", "Synced", "CertificateReady" */
+	cond_status_t status;
+	char *reason;  /* CamelCase, for programs */
+	char *message; /* one sentence, for people; may be NULL */
+	char *spec_hash; /* the spec hash it reflects; may be NULL */
+	int64_t last_transition;
+	int64_t observed_at; /* when the pass that judged it ran */
+} cvm_condition_t;
+
+const char *cond_status_name(cond_status_t s); /* "True", "False", "Unknown" */
+void cvm_conditions_free(cvm_condition_t *v, size_t n);
+
 /* The operations a backing store provides, one per store_* function below
  * (opening excepted: each backend has its own open function, which fills
  * in the handle's ops). Each op has the contract of its store_* function;
@@ -153,6 +172,9 @@ typedef struct store_ops {
 
 	int (*put_provider)(store_t *s, const char *name, const char *flavor, const char *settings_json);
 	int (*get_provider)(store_t *s, const char *name, char **flavor, char **settings_json);
+
+	int (*put_condition)(store_t *s, const char *cvm_id, const cvm_condition_t *c);
+	int (*list_conditions)(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 
 	int (*get_setting)(store_t *s, const char *key, char **value);
 	int (*set_setting)(store_t *s, const char *key, const char *value);
@@ -235,6 +257,11 @@ STORE_MUST_CHECK int store_get_rotation_retry(store_t *s, const char *cvm_id, in
 STORE_MUST_CHECK int store_put_provider(store_t *s, const char *name, const char *flavor,
                                         const char *settings_json);
 STORE_MUST_CHECK int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
+
+/* Conditions: insert or replace by (cvm_id, type), keeping the last
+ * transition time when the status is unchanged; listed by type. */
+STORE_MUST_CHECK int store_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c);
+STORE_MUST_CHECK int store_list_conditions(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 
 /* Small key/value settings (installation id, CRL number, ...). */
 STORE_MUST_CHECK int store_get_setting(store_t *s, const char *key, char **value);
