@@ -1,5 +1,5 @@
 /* After a pass: each CVM's conditions (Ready, Synced, CertificateReady) as
- * the pass judged them, and what the pass was (the `last-pass` setting,
+ * the pass judged them, its spec's deletion policy, and what the pass was (the `last-pass` setting,
  * which `cvmctl status` shows), written in one transaction.
  *
  *   Ready             True while it runs; False when stopped, missing (its
@@ -47,6 +47,7 @@ static cvm_condition_t synced_of(const job_t *j, const cvm_record_t *r, int64_t 
 	const char *h = a->spec ? a->spec->hash : r->spec_hash;
 	if (a->kind == ACT_UNKNOWN) return cond("Synced", COND_UNKNOWN, "Unobservable", a->reason, h, now);
 	if (a->refused) return cond("Synced", COND_FALSE, "Refused", a->refusal, h, now);
+	if (a->code && strcmp(a->code, "suspended") == 0) return cond("Synced", COND_FALSE, "Suspended", a->reason, h, now);
 	if (j->rc < 0) return cond("Synced", COND_FALSE, "Failed", j->err, h, now);
 	if (r->status == ST_INACTIVE) return cond("Synced", COND_TRUE, "Inactive", NULL, h, now);
 	return cond("Synced", COND_TRUE, a->kind == ACT_NOOP ? "UpToDate" : "Applied", NULL, h, now);
@@ -116,6 +117,12 @@ int conditions_record(apply_ctx_t *x, int code) {
 		cvm_condition_t c[3] = {ready_of(j, rec, now), synced_of(j, rec, now),
 		                        cert_ready_of(j, rec, cert_of(cs, n_cs, rec->id), now, &msg)};
 		for (size_t i = 0; r == 0 && i < 3; i++) r = store_put_condition(st, rec->id, &c[i]);
+		/* spec.suspend and the deletion policy outlive the spec: they
+		 * decide what removing the spec does. */
+		const cvm_spec_t *sp = j->a->spec;
+		if (r == 0 && sp && rec->status != ST_INACTIVE &&
+		    (rec->orphan != sp->orphan || rec->spec_suspended != sp->suspend))
+			r = store_set_lifecycle(st, rec->id, sp->suspend, sp->orphan);
 	}
 	if (r == 0) r = put_last_pass(x, code);
 	if (r == 0) r = store_commit(st);

@@ -54,6 +54,8 @@ typedef struct action {
 	char **fields;              /* for replace/update: the fields that force it */
 	size_t n_fields;
 	bool refused;               /* held back by a safety rule */
+	bool orphan;                /* delete: deletionPolicy Orphan, the record is retired and the
+	                             * resource left standing (nothing remote) */
 	char *refusal;              /* why */
 	/* For programs (the JSON plan): a reason code (static: "new",
 	 * "missing", "spec-changed", ...), the refusal's code, and every field

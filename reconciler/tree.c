@@ -50,7 +50,9 @@ char *tree_content_hash(const spec_set_t *s) {
 	qsort(cs, s->n_cvms, sizeof *cs, cmp_cvm);
 	for (size_t i = 0; i < s->n_cvms; i++) {
 		_cleanup_free_ char *canon = cvm_spec_canonical_json(s, cs[i]);
-		const char *parts[] = {"CVM", cs[i]->name, cs[i]->active ? "active" : "inactive", canon};
+		/* the lifecycle fields the spec hash leaves out decide the plan too */
+		const char *parts[] = {"CVM", cs[i]->name, cs[i]->active ? "active" : "inactive",
+		                       cs[i]->suspend ? "suspend" : "", cs[i]->orphan ? "Orphan" : "Delete", canon};
 		add_doc(&sb, parts, ARRAY_SIZE(parts));
 	}
 

@@ -115,7 +115,7 @@ static void walk_size(struct walk *w, const ynode_t *spec, cvm_spec_t *c) {
 }
 
 static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, struct cvm_extra *x) {
-	static const char *const spec_fields[] = {"flavor", "provider", "vcpus", "memoryGiB", "agent", "certificates", "state", NULL};
+	static const char *const spec_fields[] = {"flavor", "provider", "vcpus", "memoryGiB", "agent", "certificates", "state", "suspend", "deletionPolicy", NULL};
 	check_keys(w, spec, "spec", spec_fields);
 	const ynode_t *n;
 
@@ -181,6 +181,18 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 			else if (c->certs.renew_before_s >= c->certs.validity_s)
 				walk_err(w, rv ? rv : (vv ? vv : n), "spec.certificates.renewBefore",
 				    "renewBefore %s must be shorter than validity %s", b, a);
+		}
+	}
+
+	if ((n = map_get(spec, "suspend"))) get_bool(w, n, "spec.suspend", &c->suspend);
+	if ((n = map_get(spec, "deletionPolicy"))) {
+		_cleanup_free_ char *dp = NULL;
+		if (get_string(w, n, "spec.deletionPolicy", true, &dp)) {
+			if (!strcmp(dp, "Orphan"))
+				c->orphan = true;
+			else if (strcmp(dp, "Delete"))
+				walk_err(w, n, "spec.deletionPolicy", "unknown deletionPolicy '%s' (expected Delete or Orphan)",
+				         shown(&(shown_t){0}, dp));
 		}
 	}
 

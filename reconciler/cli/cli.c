@@ -154,11 +154,12 @@ json_t *cvm_record_json(const cvm_record_t *r) {
 	char created[32], updated[32];
 	format_time(r->created_at, created, sizeof created);
 	format_time(r->updated_at, updated, sizeof updated);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:i, s:s, s:s, s:o}", "id", r->id, "name",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:i, s:s, s:s, s:o, s:b, s:s}", "id", r->id, "name",
 	                 r->name, "scope", r->scope, "flavor", r->flavor, "provider", r->provider, "placement",
 	                 str_or_null(r->placement), "status", cvm_status_name(r->status), "url", str_or_null(r->url),
 	                 "specHash", str_or_null(r->spec_hash), "vcpus", r->vcpus, "memoryGiB", r->memory_gib,
-	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error));
+	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error), "suspended",
+	                 r->suspended || r->spec_suspended, "deletionPolicy", r->orphan ? "Orphan" : "Delete");
 }
 
 json_t *cvm_conditions_json(store_t *s, const char *cvm_id) {

@@ -73,6 +73,8 @@ int cmd_diff(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_suspend(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_host(int argc, char **argv);

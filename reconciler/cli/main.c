@@ -43,6 +43,8 @@ static const struct command {
 	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
 	{"status", cmd_status, NEEDS_STATE_READ, "the last pass, CVMs by status, and each CVM's conditions"},
 	{"get", cmd_get, NEEDS_STATE_READ, "show one CVM: spec, state, certificates, history"},
+	{"suspend", cmd_suspend, NEEDS_STATE_WRITE, "hold every action for a CVM (certificates still renewed)"},
+	{"resume", cmd_resume, NEEDS_STATE_WRITE, "reconcile a suspended CVM again"},
 	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "list, download, revoke, renew or issue a CVM's certificates"},
 	{"ca", cmd_ca, NEEDS_STATE_WRITE, "init, download, crl or import the CA"},

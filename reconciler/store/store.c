@@ -269,6 +269,18 @@ int store_get_delivered(store_t *s, const char *cvm_id, char **serial) {
 	return s->ops->get_delivered(s, cvm_id, serial);
 }
 
+int store_set_suspended(store_t *s, const char *cvm_id, bool suspended) {
+	if (!cvm_id) return store_fail(s, -EINVAL, "no CVM id given");
+	WRITE(s, set_suspended);
+	return s->ops->set_suspended(s, cvm_id, suspended);
+}
+
+int store_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan) {
+	if (!cvm_id) return store_fail(s, -EINVAL, "no CVM id given");
+	WRITE(s, set_lifecycle);
+	return s->ops->set_lifecycle(s, cvm_id, spec_suspended, orphan);
+}
+
 int store_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c) {
 	if (!cvm_id || !c || !c->type || !c->reason || (unsigned)c->status > COND_UNKNOWN)
 		return store_fail(s, -EINVAL, "a condition needs a CVM id, a type, a status and a reason");

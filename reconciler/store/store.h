@@ -84,6 +84,11 @@ typedef struct cvm_record {
 	int64_t created_at, updated_at;
 	char *last_error; /* NULL when the last operation succeeded */
 	char *handle;     /* the backend's own address of the resource (observed_t.handle); may be NULL */
+	/* Facts with setters of their own (store_set_suspended,
+	 * store_set_lifecycle), read by get/list, ignored by put. */
+	bool suspended;      /* cvmctl suspend: no action for it until resume */
+	bool spec_suspended; /* spec.suspend, as the last pass saw its spec */
+	bool orphan;         /* deletionPolicy: Orphan, as the last pass saw its spec */
 } cvm_record_t;
 
 typedef struct cvm_event {
@@ -173,6 +178,9 @@ typedef struct store_ops {
 	int (*put_provider)(store_t *s, const char *name, const char *flavor, const char *settings_json);
 	int (*get_provider)(store_t *s, const char *name, char **flavor, char **settings_json);
 
+	int (*set_suspended)(store_t *s, const char *cvm_id, bool suspended);
+	int (*set_lifecycle)(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan);
+
 	int (*put_condition)(store_t *s, const char *cvm_id, const cvm_condition_t *c);
 	int (*list_conditions)(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 
@@ -257,6 +265,13 @@ STORE_MUST_CHECK int store_get_rotation_retry(store_t *s, const char *cvm_id, in
 STORE_MUST_CHECK int store_put_provider(store_t *s, const char *name, const char *flavor,
                                         const char *settings_json);
 STORE_MUST_CHECK int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
+
+/* Suspension (cvmctl suspend/resume), and the spec's lifecycle fields
+ * (spec.suspend, deletionPolicy Orphan or Delete) kept for when the spec
+ * is gone: -ENOENT for no such CVM; setting what is already stored
+ * writes nothing. */
+STORE_MUST_CHECK int store_set_suspended(store_t *s, const char *cvm_id, bool suspended);
+STORE_MUST_CHECK int store_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan);
 
 /* Conditions: insert or replace by (cvm_id, type), keeping the last
  * transition time when the status is unchanged; listed by type. */

@@ -617,6 +617,34 @@ static void test_conditions_after_upgrade(void **state) {
 	store_close(s);
 }
 
+/* Version 4: upgraded records are not suspended and have deletionPolicy
+ * Delete; the flags are set by their own setters and left alone by put. */
+static void test_lifecycle_after_upgrade(void **state) {
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	const char *id = want_cvms[0].id;
+	cvm_record_t r;
+	assert_int_equal(store_get_cvm(s, id, &r), 0);
+	assert_false(r.suspended);
+	assert_false(r.spec_suspended);
+	assert_false(r.orphan);
+	assert_int_equal(store_set_suspended(s, id, true), 0);
+	assert_int_equal(store_set_lifecycle(s, id, true, true), 0);
+	r.vcpus++; /* a put of the record read before keeps the flags */
+	assert_int_equal(store_put_cvm(s, &r), 0);
+	cvm_record_free(&r);
+	assert_int_equal(store_get_cvm(s, id, &r), 0);
+	assert_true(r.suspended);
+	assert_true(r.spec_suspended);
+	assert_true(r.orphan);
+	cvm_record_free(&r);
+	_cleanup_free_ char *q = xasprintf("SELECT suspended, spec_suspended, deletion_policy FROM cvms WHERE id = '%s'", id);
+	_cleanup_free_ char *row = raw_rows(f->dir, q);
+	assert_string_equal(row, "1=1=Orphan\n");
+	assert_int_equal(store_set_suspended(s, "00000000-0000-4000-8000-000000000000", true), -ENOENT);
+	store_close(s);
+}
+
 /* Once migrated, opening again (and again) changes nothing at all. */
 static void test_second_open_is_a_no_op(void **state) {
 	fixture *f = *state;
@@ -643,6 +671,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_providers_as_the_code_writes_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_open_is_a_no_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conditions_after_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle_after_upgrade, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,12 @@ static const char *const migrations[] = {
 	"  observed_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (cvm_id, type)"
 	");",
+	/* 4: suspension (cvmctl suspend/resume), and spec.suspend and the
+	 * deletion policy as the last pass saw them in the spec, kept for when
+	 * the spec is removed. */
+	"ALTER TABLE cvms ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cvms ADD COLUMN spec_suspended INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cvms ADD COLUMN deletion_policy TEXT NOT NULL DEFAULT 'Delete';",
 };
 
 int sqlite_schema_version(void) {
