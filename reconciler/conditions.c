@@ -1,6 +1,8 @@
 /* After a pass: each CVM's conditions (Ready, Synced, CertificateReady) as
- * the pass judged them, its spec's deletion policy, and what the pass was (the `last-pass` setting,
- * which `cvmctl status` shows), written in one transaction.
+ * the pass judged them, its spec's lifecycle fields (spec.suspend and
+ * deletionPolicy, kept for when the spec is removed), and what the pass
+ * was (the `last-pass` setting, which `cvmctl status` shows), written in
+ * one transaction.
  *
  *   Ready             True while it runs; False when stopped, missing (its
  *                     resource vanished and could not be made again),
@@ -8,7 +10,11 @@
  *                     its provider or host could not be observed.
  *   Synced            True when the resource carries the spec's hash (the
  *                     action succeeded or there was none); False when the
- *                     action failed or was refused; Unknown as Ready.
+ *                     action failed or was refused or the CVM is
+ *                     suspended; Unknown as Ready.
+ *
+ * A condition that says what it said before is not written again, so a
+ * converged pass changes no condition.
  *   CertificateReady  True when its default certificate is valid and has
  *                     been delivered; False otherwise, saying which. */
 #include <jansson.h>
@@ -50,7 +56,7 @@ static cvm_condition_t synced_of(const job_t *j, const cvm_record_t *r, int64_t 
 	if (a->code && strcmp(a->code, "suspended") == 0) return cond("Synced", COND_FALSE, "Suspended", a->reason, h, now);
 	if (j->rc < 0) return cond("Synced", COND_FALSE, "Failed", j->err, h, now);
 	if (r->status == ST_INACTIVE) return cond("Synced", COND_TRUE, "Inactive", NULL, h, now);
-	return cond("Synced", COND_TRUE, a->kind == ACT_NOOP ? "UpToDate" : "Applied", NULL, h, now);
+	return cond("Synced", COND_TRUE, "UpToDate", NULL, h, now);
 }
 
 static const cert_state_t *cert_of(const cert_state_t *v, size_t n, const char *id) {
@@ -62,7 +68,8 @@ static const cert_state_t *cert_of(const cert_state_t *v, size_t n, const char *
 static cvm_condition_t cert_ready_of(const job_t *j, const cvm_record_t *r, const cert_state_t *cs, int64_t now,
                                      char **msg) {
 	const char *h = r->spec_hash;
-	if (r->status == ST_INACTIVE) return cond("CertificateReady", COND_FALSE, "Inactive", "its certificates are revoked", h, now);
+	if (r->status == ST_INACTIVE)
+		return cond("CertificateReady", COND_FALSE, "Inactive", "its certificates are revoked", h, now);
 	if (j->rot_rc < 0) return cond("CertificateReady", COND_FALSE, "RotationFailed", j->rot_err, h, now);
 	if (!cs || !cs->serial) return cond("CertificateReady", COND_FALSE, "NoCertificate", NULL, h, now);
 	if (cs->not_after <= now) return cond("CertificateReady", COND_FALSE, "Expired", NULL, h, now);

@@ -752,7 +752,8 @@ static void apply_safety(const plan_input_t *in, plan_t *p) {
 		why = xstrdup("the spec tree has no CVM at all; pass --allow-empty to delete everything");
 	} else if (in->max_deletions >= 0 && n_del > (size_t)in->max_deletions) {
 		code = "max-deletions";
-		why = xasprintf("%zu deletions exceed --max-deletions %ld", n_del, in->max_deletions);
+		why = xasprintf("%zu deletions exceed %s %ld", n_del,
+		                in->max_deletions_from ? in->max_deletions_from : "--max-deletions", in->max_deletions);
 	}
 
 	for (size_t i = 0; i < p->n; i++) {

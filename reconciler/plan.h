@@ -106,6 +106,7 @@ typedef struct plan_input {
 	bool describe;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
+	const char *max_deletions_from; /* who set the cap, for the refusal (NULL: "--max-deletions") */
 } plan_input_t;
 
 /* Strings in a plan that are not the plan's own (names, the scope, the

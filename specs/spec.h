@@ -93,6 +93,11 @@ typedef struct spec_set {
 	size_t n_providers;
 	cvm_spec_t *cvms;
 	size_t n_cvms;
+	/* kind: Scope, at most one per tree: the scope the tree belongs to
+	 * (NULL: none declared) and its deletion cap (-1: none). */
+	char *scope;
+	long scope_max_deletions;
+	srcpos_t scope_pos;
 	char **files; /* every file name positions point into */
 	size_t n_files;
 	/* "loaded once: skipped PATH (the same as PATH), ...": paths that

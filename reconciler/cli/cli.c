@@ -171,13 +171,12 @@ json_t *cvm_conditions_json(store_t *s, const char *cvm_id) {
 		return arr;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char lt[32], at[32];
+		char lt[32];
 		format_time(v[i].last_transition, lt, sizeof lt);
-		format_time(v[i].observed_at, at, sizeof at);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "type", v[i].type, "status",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "type", v[i].type, "status",
 		                                     cond_status_name(v[i].status), "reason", v[i].reason, "message",
-		                                     str_or_null(v[i].message), "lastTransitionTime", lt, "observedAt", at,
-		                                     "specHash", str_or_null(v[i].spec_hash)));
+		                                     str_or_null(v[i].message), "lastTransitionTime", lt, "specHash",
+		                                     str_or_null(v[i].spec_hash)));
 	}
 	cvm_conditions_free(v, n);
 	return arr;

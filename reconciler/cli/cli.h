@@ -59,8 +59,7 @@ int find_cvm_or_fail(store_t *s, const char *name_or_id, cvm_record_t *out);
 struct json_t;
 struct json_t *cvm_record_json(const cvm_record_t *r);
 /* The CVM's conditions as the last pass judged them: a JSON array of
- * {type, status, reason, message, lastTransitionTime, observedAt,
- * specHash}; an empty one if none (or they cannot be read). */
+ * {type, status, reason, message, lastTransitionTime, specHash}; an empty one if none (or they cannot be read). */
 struct json_t *cvm_conditions_json(store_t *s, const char *cvm_id);
 /* Prints a jansson value as YAML (block style) to stdout. */
 void print_json_as_yaml(const struct json_t *v);

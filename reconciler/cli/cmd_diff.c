@@ -118,7 +118,7 @@ int cmd_diff(int argc, char **argv) {
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1};
+	pass_opts_t o = {.paths = paths, .max_deletions = -1, .scope_given = G.scope_given};
 	int fmt = OUT_TABLE, c;
 	optind = 1;
 	opterr = 0;

@@ -42,7 +42,7 @@ static int one_pass(store_t *st, const pass_opts_t *o) {
 		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		printf("Reconciled scope %s in %.2fs: %zu created, %zu adopted, %zu started, %zu updated, %zu replaced, "
 		       "%zu deleted, %zu up to date; %zu failed, %zu unknown, %zu refused",
-		       G.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
+		       p.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
 		       s.unknown, s.refused);
 		if (s.errors)
 			printf("; %zu error%s recording the pass (see above)", s.errors, s.errors == 1 ? "" : "s");
@@ -64,7 +64,7 @@ int cmd_reconcile(int argc, char **argv) {
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1};
+	pass_opts_t o = {.paths = paths, .max_deletions = -1, .scope_given = G.scope_given};
 	bool once = false, watch = false;
 	int64_t resync = 300;
 	int c;

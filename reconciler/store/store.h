@@ -123,7 +123,9 @@ typedef struct cert_state {
 
 /* A condition of a CVM (Ready, Synced, CertificateReady), as the last pass
  * judged it. last_transition is when status last changed: a put with the
- * same status keeps it (the store's own; the value given is ignored). */
+ * same status keeps it (the store's own; the value given is ignored). A
+ * put that changes nothing writes nothing (observed_at stays: it is when
+ * the condition was last written). */
 typedef enum cond_status { COND_TRUE, COND_FALSE, COND_UNKNOWN } cond_status_t;
 
 typedef struct cvm_condition {
@@ -133,7 +135,7 @@ typedef struct cvm_condition {
 	char *message; /* one sentence, for people; may be NULL */
 	char *spec_hash; /* the spec hash it reflects; may be NULL */
 	int64_t last_transition;
-	int64_t observed_at; /* when the pass that judged it ran */
+	int64_t observed_at; /* when it was last written (the pass that changed it) */
 } cvm_condition_t;
 
 const char *cond_status_name(cond_status_t s); /* "True", "False", "Unknown" */

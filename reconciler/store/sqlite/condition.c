@@ -10,7 +10,8 @@
 int sq_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	/* The transition time moves only when the status does; a row that
-	 * already says all of it is not written again. */
+	 * already says all of it is not written again (a converged pass
+	 * writes no condition). */
 	int r = sq_prepare(s,
 	                   "INSERT INTO conditions (cvm_id, type, status, reason, message, spec_hash, last_transition, "
 	                   "observed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
@@ -18,7 +19,9 @@ int sq_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c) {
 	                   "  last_transition = CASE WHEN status IS excluded.status THEN last_transition "
 	                   "                         ELSE excluded.last_transition END, "
 	                   "  status = excluded.status, reason = excluded.reason, message = excluded.message, "
-	                   "  spec_hash = excluded.spec_hash, observed_at = excluded.observed_at",
+	                   "  spec_hash = excluded.spec_hash, observed_at = excluded.observed_at "
+	                   "WHERE status IS NOT excluded.status OR reason IS NOT excluded.reason "
+	                   "   OR message IS NOT excluded.message OR spec_hash IS NOT excluded.spec_hash",
 	                   &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, cvm_id);
