@@ -33,12 +33,17 @@ static int set_suspended(const char *cmd, int argc, char **argv, bool suspend) {
 		code = EXIT_FAILED;
 		goto out;
 	}
-	if (r.suspended == suspend) {
+	/* resume also forgets a spec.suspend remembered from a spec that is
+	 * gone: else a CVM suspended in its spec and then removed could never
+	 * be pruned (a spec that still says suspend: true holds it again) */
+	bool held = r.suspended || (!suspend && r.spec_suspended);
+	if (held == suspend) {
 		printf("%s %s (%s) already\n", suspend ? "suspended" : "resumed", r.name, r.id);
 		goto out;
 	}
 	int rc = store_begin(st);
 	if (rc == 0) rc = store_set_suspended(st, r.id, suspend);
+	if (rc == 0 && !suspend && r.spec_suspended) rc = store_set_lifecycle(st, r.id, false, r.orphan);
 	if (rc == 0)
 		rc = store_add_event(st, r.id, suspend ? "suspended" : "resumed",
 		                     suspend ? "cvmctl suspend: no action for it until cvmctl resume"

@@ -79,6 +79,7 @@ test_expect_success 'suspended and its spec removed: it is not pruned' '
 	! grep "^deleted" out &&
 	test "$(record_field web-1 status)" != Inactive &&
 	virsh_names "$URI_a" | grep -x web-1 &&
+	test "$(suspended web-1)" = true &&
 	mv web-1.yaml.away specs/web-1.yaml
 '
 
@@ -120,6 +121,23 @@ test_expect_success 'deletionPolicy Orphan: removing the spec retires the record
 	test "$(record_field web-2 status)" = Inactive &&
 	virsh_names "$URI_a" | grep -x web-2 &&
 	test "$(domstate web-2)" = running
+'
+
+test_expect_success 'suspended in a spec since removed: resume forgets it, and the next pass prunes it' '
+	write_cvm specs/web-4.yaml web-4 &&
+	at $((T0 + 3601)) cvmctl reconcile -f specs --once >out &&
+	grep "^created   web-4 " out &&
+	printf "  suspend: true\n" >>specs/web-4.yaml &&
+	at $((T0 + 3601)) cvmctl reconcile -f specs --once >out &&
+	test "$(suspended web-4)" = true &&
+	rm specs/web-4.yaml &&
+	at $((T0 + 3601)) cvmctl reconcile -f specs --once >out &&
+	! grep "^deleted" out && test "$(record_field web-4 status)" = Running &&
+	cvmctl resume web-4 >out && grep "^resumed web-4 " out &&
+	test "$(suspended web-4)" = false &&
+	at $((T0 + 3601)) cvmctl reconcile -f specs --once >out &&
+	grep "^deleted   web-4 " out &&
+	test "$(record_field web-4 status)" = Inactive
 '
 
 test_expect_success 'a deletionPolicy that is neither Delete nor Orphan is an error with its place' '
