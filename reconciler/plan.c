@@ -685,6 +685,9 @@ static void plan_orphans(planner_t *pl) {
 			const observed_t *o = &obs->v[j];
 			if (!plan_ours(in, o) || strmap_get(&cl.ids, o->id)) continue;
 			const cvm_record_t *r = pix_record(&pl->ix, o->id);
+			/* retired under deletionPolicy Orphan: its resource is left
+			 * standing, on this pass and every later one */
+			if (r && r->status == ST_INACTIVE && r->orphan) continue;
 			const char *reason = orphan_reason(pl, o, r);
 			if (!reason) continue;
 			action_t *a = add_action(pl, ACT_DELETE, o->name, o->id);

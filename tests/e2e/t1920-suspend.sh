@@ -120,6 +120,9 @@ test_expect_success 'deletionPolicy Orphan: removing the spec retires the record
 	grep "^orphaned  web-2 *$id2 " out &&
 	test "$(record_field web-2 status)" = Inactive &&
 	virsh_names "$URI_a" | grep -x web-2 &&
+	test "$(domstate web-2)" = running &&
+	at $((T0 + 3601)) cvmctl reconcile -f specs --once >out &&
+	! grep "web-2" out &&
 	test "$(domstate web-2)" = running
 '
 
