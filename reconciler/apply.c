@@ -146,6 +146,10 @@ int apply_plan(pass_t *p, const pass_opts_t *o, apply_summary_t *sum) {
 	code = EXIT_OK;
 	if (sum->failed || sum->unknown) code = exit_merge(code, EXIT_FAILED);
 	if (pl->refused) code = exit_merge(code, EXIT_REFUSED);
+	if (conditions_record(&x, code) < 0) {
+		sum->errors++;
+		code = exit_merge(code, EXIT_FAILED);
+	}
 out:
 	/* Whatever failed says so in the summary. */
 	if (code == EXIT_FAILED && !sum->failed && !sum->unknown && !sum->errors) sum->errors++;

@@ -89,6 +89,11 @@ int apply_put_cvm(store_t *st, cvm_record_t *r);
 /* The pass backend that observed o, or NULL. */
 pass_backend_t *backend_of_observed(pass_t *p, const observed_t *o);
 
+/* ---- conditions.c: after the pass ---- */
+/* Records every job's CVM's conditions and the pass's result (code) in one
+ * transaction. 0, or -EIO after reporting. */
+int conditions_record(apply_ctx_t *x, int code);
+
 /* ---- intent.c: wave 1 ---- */
 /* Decides each job's steps and records every intent in one transaction
  * (placement and key generation happen before it opens). Returns 0, or

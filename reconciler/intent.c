@@ -190,8 +190,13 @@ static void decide_delete(apply_ctx_t *x, job_t *j) {
 		j->remove_at = j->rec.placement;
 	}
 	j->remove_handle = a->observed && a->observed->handle ? a->observed->handle : j->rec.handle;
+	if (a->orphan) { /* deletionPolicy Orphan: the record goes, the resource stays */
+		j->do_remove = false;
+		j->remove_at = NULL;
+		j->remove_handle = NULL;
+	}
 	j->rec.status = ST_DELETING;
-	j->done_kind = "deleted";
+	j->done_kind = a->orphan ? "orphaned" : "deleted";
 }
 
 static void decide_adopt(apply_ctx_t *x, job_t *j) {

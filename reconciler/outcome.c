@@ -86,6 +86,9 @@ static void record_failure(apply_ctx_t *x, job_t *j) {
 	                  LOG_J("error", j->err)),
 	       "%s %s (%s): %s", action_kind_name(a->kind), j->rec.name, j->rec.id, j->err);
 	j->rec.status = a->kind == ACT_DELETE ? ST_DELETING : ST_FAILED;
+	/* A resource that vanished and could not be made again is Missing:
+	 * what happened to it is not this pass's failure. */
+	if (a->kind == ACT_CREATE && a->code && strcmp(a->code, "missing") == 0) j->rec.status = ST_MISSING;
 	if (a->kind == ACT_START || a->kind == ACT_UPDATE) {
 		/* Nothing changed on the backend: the record keeps what it had. */
 		j->rec.status = a->record->status;

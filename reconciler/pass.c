@@ -68,6 +68,25 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 	}
 	diags_free(&d);
 	if (p->specs.skipped) log_info("%s", p->specs.skipped);
+	long max_deletions = o->max_deletions;
+	_cleanup_free_ char *cap_from = NULL;
+	if (p->specs.scope) {
+		const srcpos_t *sp = &p->specs.scope_pos;
+		if (o->scope_given && strcmp(scope, p->specs.scope) != 0) {
+			log_error("%s:%d:%d: metadata.name: the tree declares scope '%s'; the scope '%s' asked for contradicts it; "
+			          "nothing was changed",
+			          sp->file ? sp->file : "<specs>", sp->line, sp->col, p->specs.scope, scope);
+			return EXIT_INVALID;
+		}
+		p->scope = p->specs.scope;
+		/* the tree's cap is a ceiling: a flag may lower it, never raise it */
+		long cap = p->specs.scope_max_deletions;
+		if (cap >= 0 && (max_deletions < 0 || max_deletions > cap)) {
+			max_deletions = cap;
+			cap_from = xasprintf("the maxDeletions of the tree's Scope (%s:%d)", sp->file ? sp->file : "<specs>",
+			                     sp->line);
+		}
+	}
 	timing_lap(&t, &p->timings.load_ns);
 
 	if (store_list_cvms(st, NULL, &p->records, &p->n_records) < 0 ||
@@ -115,7 +134,7 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		.n_records = p->n_records,
 		.providers = p->views,
 		.n_providers = p->n_backends,
-		.scope = scope,
+		.scope = p->scope,
 		.installation = store_installation_id(st),
 		.certs = p->certs,
 		.n_certs = p->n_certs,
@@ -123,7 +142,8 @@ int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o
 		.describe = o->describe,
 		.allow_replace = o->allow_replace,
 		.allow_empty = o->allow_empty,
-		.max_deletions = o->max_deletions,
+		.max_deletions = max_deletions,
+		.max_deletions_from = cap_from,
 	};
 	int r = plan_compute(&in, &p->plan);
 	if (r < 0) {

@@ -19,6 +19,9 @@ typedef struct pass_opts {
 	size_t n_paths;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
+	/* the scope was chosen explicitly (--scope, $CVMCTL_SCOPE, a saved
+	 * plan): one that contradicts the tree's kind: Scope is refused */
+	bool scope_given;
 	bool describe;      /* the plan is shown or compared: fill its actions' changes */
 	int per_provider;   /* --concurrency: operations in flight per provider (0: the Provider's, else 4) */
 	/* apply's scheduler (reconciler/sched.h): the clock it waits on (NULL:
@@ -73,8 +76,10 @@ typedef struct pass {
 	pass_timings_t timings;
 } pass_t;
 
-/* Returns 0, or an exit code after reporting (3 for specs that do not load,
- * 1 for a store that cannot be read). */
+/* Returns 0, or an exit code after reporting (3 for specs that do not load
+ * or whose kind: Scope contradicts an explicit scope, 1 for a store that
+ * cannot be read). A tree that declares its scope passes in it (p->scope),
+ * and its maxDeletions caps o->max_deletions. */
 int pass_prepare(pass_t *p, store_t *st, const char *scope, const pass_opts_t *o);
 void pass_free(pass_t *p);
 

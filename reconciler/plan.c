@@ -630,6 +630,12 @@ static void plan_delete(planner_t *pl, const cvm_record_t *r) {
 	a->code = inactive ? "spec-inactive" : "spec-removed";
 	add_change_str(a, "state", res_word(a->observed), "inactive");
 	const char *what = inactive ? "spec says state: inactive" : "spec removed";
+	if (inactive ? inactive->orphan : r->orphan) {
+		a->orphan = true;
+		a->code = "orphaned";
+		a->reason = xasprintf("%s; deletionPolicy Orphan: retiring the record and leaving its resource standing", what);
+		return;
+	}
 	a->reason = a->observed ? xstrdup(what) : xasprintf("%s; its resource is already gone", what);
 }
 
@@ -679,6 +685,9 @@ static void plan_orphans(planner_t *pl) {
 			const observed_t *o = &obs->v[j];
 			if (!plan_ours(in, o) || strmap_get(&cl.ids, o->id)) continue;
 			const cvm_record_t *r = pix_record(&pl->ix, o->id);
+			/* retired under deletionPolicy Orphan: its resource is left
+			 * standing, on this pass and every later one */
+			if (r && r->status == ST_INACTIVE && r->orphan) continue;
 			const char *reason = orphan_reason(pl, o, r);
 			if (!reason) continue;
 			action_t *a = add_action(pl, ACT_DELETE, o->name, o->id);
@@ -703,9 +712,41 @@ static void refuse(plan_t *p, action_t *a, const char *code, const char *why) {
 	p->refused = true;
 }
 
+/* A suspended CVM (spec.suspend, or cvmctl suspend on its record) gets no
+ * action at all: not created, updated, started, replaced or deleted, and
+ * not pruned when its spec is gone. What would have been done is kept in
+ * the reason; its certificates are still looked after (plan_cert). */
+static void hold_suspended(plan_t *p) {
+	for (size_t i = 0; i < p->n; i++) {
+		action_t *a = &p->v[i];
+		/* spec.suspend as the spec says, or, once the spec is gone, as the
+		 * last pass saw it; or cvmctl suspend */
+		bool suspended = a->spec ? a->spec->suspend : a->record && a->record->spec_suspended;
+		suspended |= a->record && a->record->suspended;
+		if (!suspended || a->kind == ACT_UNKNOWN) continue;
+		char *why = a->kind == ACT_NOOP ? xasprintf("suspended; %s", a->reason ? a->reason : "up to date")
+		                                : xasprintf("suspended; would %s: %s", action_kind_name(a->kind),
+		                                            a->reason ? a->reason : "");
+		free(a->reason);
+		a->reason = why;
+		a->kind = ACT_NOOP;
+		a->code = "suspended";
+		a->orphan = false;
+		for (size_t j = 0; j < a->n_fields; j++) free(a->fields[j]);
+		free(a->fields);
+		a->fields = NULL;
+		a->n_fields = 0;
+		if (a->changes) { /* described: an empty list, as for any noop */
+			json_decref(a->changes);
+			a->changes = json_array();
+		}
+	}
+}
+
 static void apply_safety(const plan_input_t *in, plan_t *p) {
 	size_t n_del = 0;
-	for (size_t i = 0; i < p->n; i++) n_del += p->v[i].kind == ACT_DELETE;
+	/* an Orphan delete removes nothing */
+	for (size_t i = 0; i < p->n; i++) n_del += p->v[i].kind == ACT_DELETE && !p->v[i].orphan;
 
 	_cleanup_free_ char *why = NULL;
 	const char *code = NULL;
@@ -714,12 +755,13 @@ static void apply_safety(const plan_input_t *in, plan_t *p) {
 		why = xstrdup("the spec tree has no CVM at all; pass --allow-empty to delete everything");
 	} else if (in->max_deletions >= 0 && n_del > (size_t)in->max_deletions) {
 		code = "max-deletions";
-		why = xasprintf("%zu deletions exceed --max-deletions %ld", n_del, in->max_deletions);
+		why = xasprintf("%zu deletions exceed %s %ld", n_del,
+		                in->max_deletions_from ? in->max_deletions_from : "--max-deletions", in->max_deletions);
 	}
 
 	for (size_t i = 0; i < p->n; i++) {
 		action_t *a = &p->v[i];
-		if (a->kind == ACT_DELETE && why) refuse(p, a, code, why);
+		if (a->kind == ACT_DELETE && !a->orphan && why) refuse(p, a, code, why);
 		if (a->kind == ACT_REPLACE && !in->allow_replace)
 			refuse(p, a, "replace-not-allowed", "replacing needs --allow-replace");
 	}
@@ -828,6 +870,7 @@ int plan_compute(const plan_input_t *in, plan_t *out) {
 		plan_free(out);
 		return rc;
 	}
+	hold_suspended(out);
 	apply_safety(in, out);
 
 	if (out->n) qsort(out->v, out->n, sizeof *out->v, cmp_action);

@@ -54,6 +54,8 @@ typedef struct action {
 	char **fields;              /* for replace/update: the fields that force it */
 	size_t n_fields;
 	bool refused;               /* held back by a safety rule */
+	bool orphan;                /* delete: deletionPolicy Orphan, the record is retired and the
+	                             * resource left standing (nothing remote) */
 	char *refusal;              /* why */
 	/* For programs (the JSON plan): a reason code (static: "new",
 	 * "missing", "spec-changed", ...), the refusal's code, and every field
@@ -104,6 +106,7 @@ typedef struct plan_input {
 	bool describe;
 	bool allow_replace, allow_empty;
 	long max_deletions; /* < 0: no cap */
+	const char *max_deletions_from; /* who set the cap, for the refusal (NULL: "--max-deletions") */
 } plan_input_t;
 
 /* Strings in a plan that are not the plan's own (names, the scope, the

@@ -45,12 +45,20 @@ char *tree_content_hash(const spec_set_t *s) {
 		add_doc(&sb, parts, ARRAY_SIZE(parts));
 	}
 
+	if (s->scope) {
+		_cleanup_free_ char *cap = xasprintf("%ld", s->scope_max_deletions);
+		const char *parts[] = {"Scope", s->scope, cap};
+		add_doc(&sb, parts, ARRAY_SIZE(parts));
+	}
+
 	_cleanup_free_ const cvm_spec_t **cs = xcalloc(s->n_cvms + 1, sizeof *cs);
 	for (size_t i = 0; i < s->n_cvms; i++) cs[i] = &s->cvms[i];
 	qsort(cs, s->n_cvms, sizeof *cs, cmp_cvm);
 	for (size_t i = 0; i < s->n_cvms; i++) {
 		_cleanup_free_ char *canon = cvm_spec_canonical_json(s, cs[i]);
-		const char *parts[] = {"CVM", cs[i]->name, cs[i]->active ? "active" : "inactive", canon};
+		/* the lifecycle fields the spec hash leaves out decide the plan too */
+		const char *parts[] = {"CVM", cs[i]->name, cs[i]->active ? "active" : "inactive",
+		                       cs[i]->suspend ? "suspend" : "", cs[i]->orphan ? "Orphan" : "Delete", canon};
 		add_doc(&sb, parts, ARRAY_SIZE(parts));
 	}
 

@@ -457,6 +457,8 @@ int spec_load(const char *const *paths, size_t n_paths, const spec_schemas_t *sc
 
 void spec_set_free(spec_set_t *s) {
 	if (!s) return;
+	free(s->scope);
+	s->scope = NULL;
 	for (size_t i = 0; i < s->n_providers; i++) provider_spec_clear(&s->providers[i]);
 	free(s->providers);
 	for (size_t i = 0; i < s->n_cvms; i++) cvm_spec_clear(&s->cvms[i]);

@@ -77,6 +77,11 @@ typedef struct cvm_spec {
 		int64_t renew_before_s; /* default 10d */
 	} certs;
 	bool active; /* state: active (default) | inactive */
+	/* Lifecycle, not shape: neither is in the hash. suspend: no action
+	 * for it (certificates still renewed); orphan: deletionPolicy Orphan,
+	 * removing its spec forgets it and leaves its resource standing. */
+	bool suspend;
+	bool orphan;
 	/* SHA-256 over the canonical form (cvm_spec_canonical_json): the fields
 	 * above except name and state, and the Provider settings that reach the
 	 * CVM; it is what the backends carry as their drift marker. */
@@ -88,6 +93,11 @@ typedef struct spec_set {
 	size_t n_providers;
 	cvm_spec_t *cvms;
 	size_t n_cvms;
+	/* kind: Scope, at most one per tree: the scope the tree belongs to
+	 * (NULL: none declared) and its deletion cap (-1: none). */
+	char *scope;
+	long scope_max_deletions;
+	srcpos_t scope_pos;
 	char **files; /* every file name positions point into */
 	size_t n_files;
 	/* "loaded once: skipped PATH (the same as PATH), ...": paths that

@@ -115,7 +115,7 @@ static void walk_size(struct walk *w, const ynode_t *spec, cvm_spec_t *c) {
 }
 
 static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, struct cvm_extra *x) {
-	static const char *const spec_fields[] = {"flavor", "provider", "vcpus", "memoryGiB", "agent", "certificates", "state", NULL};
+	static const char *const spec_fields[] = {"flavor", "provider", "vcpus", "memoryGiB", "agent", "certificates", "state", "suspend", "deletionPolicy", NULL};
 	check_keys(w, spec, "spec", spec_fields);
 	const ynode_t *n;
 
@@ -184,6 +184,18 @@ static void walk_cvm_spec(struct walk *w, const ynode_t *spec, cvm_spec_t *c, st
 		}
 	}
 
+	if ((n = map_get(spec, "suspend"))) get_bool(w, n, "spec.suspend", &c->suspend);
+	if ((n = map_get(spec, "deletionPolicy"))) {
+		_cleanup_free_ char *dp = NULL;
+		if (get_string(w, n, "spec.deletionPolicy", true, &dp)) {
+			if (!strcmp(dp, "Orphan"))
+				c->orphan = true;
+			else if (strcmp(dp, "Delete"))
+				walk_err(w, n, "spec.deletionPolicy", "unknown deletionPolicy '%s' (expected Delete or Orphan)",
+				         shown(&(shown_t){0}, dp));
+		}
+	}
+
 	c->active = true;
 	if ((n = map_get(spec, "state"))) {
 		_cleanup_free_ char *st = NULL;
@@ -218,6 +230,42 @@ static void walk_cvm(struct walk *w, const ynode_t *meta, const ynode_t *spec, c
 	if (spec) walk_cvm_spec(w, spec, c, x);
 }
 
+/* kind: Scope: metadata.name is the tree's scope; spec.maxDeletions (an
+ * integer of 0 or more) its deletion cap. spec may be empty or absent. */
+static void walk_scope(struct walk *w, const ynode_t *meta, const ynode_t *spec, const ynode_t *doc) {
+	spec_set_t *s = w->l->set;
+	srcpos_t pos = walk_pos(w, doc);
+	if (s->scope) {
+		walk_err(w, doc, "kind", "a second Scope document (the first, '%s', is at %s:%d:%d); a tree has one scope",
+		         shown(&(shown_t){0}, s->scope), s->scope_pos.file ? s->scope_pos.file : "<specs>",
+		         s->scope_pos.line, s->scope_pos.col);
+		return;
+	}
+	char *name = NULL;
+	srcpos_t npos = pos;
+	if (meta) {
+		static const char *const meta_fields[] = {"name", NULL};
+		check_keys(w, meta, "metadata", meta_fields);
+		get_name(w, meta, &name, &npos);
+	}
+	if (!name) return;
+	s->scope = name;
+	s->scope_pos = npos;
+	s->scope_max_deletions = -1;
+	if (spec) {
+		static const char *const spec_fields[] = {"maxDeletions", NULL};
+		check_keys(w, spec, "spec", spec_fields);
+		const ynode_t *n = map_get(spec, "maxDeletions");
+		int v;
+		if (n && get_int(w, n, "spec.maxDeletions", &v)) {
+			if (v < 0)
+				walk_err(w, n, "spec.maxDeletions", "maxDeletions must be 0 or more, not %d", v);
+			else
+				s->scope_max_deletions = v;
+		}
+	}
+}
+
 /* ---- document ---- */
 
 void walk_document(struct load *l, const char *file, const ynode_t *root) {
@@ -239,7 +287,7 @@ void walk_document(struct load *l, const char *file, const ynode_t *root) {
 			walk_err(&w, n, "apiVersion", "unknown apiVersion '%s' (expected %s)", shown(&(shown_t){0}, v), API_VERSION);
 	}
 
-	bool is_cvm;
+	bool is_cvm, is_scope = false;
 	if (!(n = map_get(root, "kind"))) {
 		missing(&w, root, "", "kind");
 		return;
@@ -250,8 +298,11 @@ void walk_document(struct load *l, const char *file, const ynode_t *root) {
 			is_cvm = true;
 		} else if (!strcmp(v, "Provider")) {
 			is_cvm = false;
+		} else if (!strcmp(v, "Scope")) {
+			is_cvm = false;
+			is_scope = true;
 		} else {
-			walk_err(&w, n, "kind", "unknown kind '%s' (expected Provider or CVM)", shown(&(shown_t){0}, v));
+			walk_err(&w, n, "kind", "unknown kind '%s' (expected Provider, CVM or Scope)", shown(&(shown_t){0}, v));
 			return;
 		}
 	}
@@ -261,12 +312,15 @@ void walk_document(struct load *l, const char *file, const ynode_t *root) {
 		missing(&w, root, "", "metadata");
 	else if (!want_map(&w, meta, "metadata"))
 		meta = NULL;
-	if (!spec)
-		missing(&w, root, "", "spec");
-	else if (!want_map(&w, spec, "spec"))
+	if (!spec) {
+		if (!is_scope) missing(&w, root, "", "spec");
+	} else if (!want_map(&w, spec, "spec")) {
 		spec = NULL;
+	}
 
-	if (is_cvm)
+	if (is_scope)
+		walk_scope(&w, meta, spec, root);
+	else if (is_cvm)
 		walk_cvm(&w, meta, spec, root);
 	else
 		walk_provider(&w, meta, spec, root);

@@ -154,11 +154,32 @@ json_t *cvm_record_json(const cvm_record_t *r) {
 	char created[32], updated[32];
 	format_time(r->created_at, created, sizeof created);
 	format_time(r->updated_at, updated, sizeof updated);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:i, s:s, s:s, s:o}", "id", r->id, "name",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:i, s:s, s:s, s:o, s:b, s:s}", "id", r->id, "name",
 	                 r->name, "scope", r->scope, "flavor", r->flavor, "provider", r->provider, "placement",
 	                 str_or_null(r->placement), "status", cvm_status_name(r->status), "url", str_or_null(r->url),
 	                 "specHash", str_or_null(r->spec_hash), "vcpus", r->vcpus, "memoryGiB", r->memory_gib,
-	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error));
+	                 "createdAt", created, "updatedAt", updated, "lastError", str_or_null(r->last_error), "suspended",
+	                 r->suspended || r->spec_suspended, "deletionPolicy", r->orphan ? "Orphan" : "Delete");
+}
+
+json_t *cvm_conditions_json(store_t *s, const char *cvm_id) {
+	json_t *arr = json_array();
+	cvm_condition_t *v = NULL;
+	size_t n = 0;
+	if (store_list_conditions(s, cvm_id, &v, &n) < 0) {
+		log_warn("cannot read the conditions of %s: %s", cvm_id, store_errmsg(s));
+		return arr;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char lt[32];
+		format_time(v[i].last_transition, lt, sizeof lt);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "type", v[i].type, "status",
+		                                     cond_status_name(v[i].status), "reason", v[i].reason, "message",
+		                                     str_or_null(v[i].message), "lastTransitionTime", lt, "specHash",
+		                                     str_or_null(v[i].spec_hash)));
+	}
+	cvm_conditions_free(v, n);
+	return arr;
 }
 
 static void yaml_scalar(const json_t *v) {

@@ -58,6 +58,9 @@ int find_cvm_or_fail(store_t *s, const char *name_or_id, cvm_record_t *out);
 /* JSON (jansson) of a record, for list/get -o json. */
 struct json_t;
 struct json_t *cvm_record_json(const cvm_record_t *r);
+/* The CVM's conditions as the last pass judged them: a JSON array of
+ * {type, status, reason, message, lastTransitionTime, specHash}; an empty one if none (or they cannot be read). */
+struct json_t *cvm_conditions_json(store_t *s, const char *cvm_id);
 /* Prints a jansson value as YAML (block style) to stdout. */
 void print_json_as_yaml(const struct json_t *v);
 
@@ -65,8 +68,12 @@ int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_suspend(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_host(int argc, char **argv);

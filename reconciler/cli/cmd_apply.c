@@ -116,6 +116,7 @@ static int apply_saved(const char *path, const saved_plan_t *sp, given_t *g) {
 	o.max_deletions = sp->max_deletions;
 	o.describe = true; /* compared with the saved plan's */
 	G.scope = sp->scope;
+	o.scope_given = true; /* a tree whose kind: Scope says otherwise is refused */
 
 	store_t *st = NULL;
 	int code = open_plan_state(sp, &st);

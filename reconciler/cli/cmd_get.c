@@ -56,6 +56,7 @@ int cmd_get(int argc, char **argv) {
 	json_t *j = cvm_record_json(&r);
 	json_t *spec = r.spec_json ? json_loads(r.spec_json, 0, NULL) : NULL;
 	json_object_set_new(j, "spec", spec ? spec : json_null());
+	json_object_set_new(j, "conditions", cvm_conditions_json(st, r.id));
 	json_t *jc = json_array();
 	for (size_t i = 0; i < n_certs; i++) {
 		char nb[32], na[32];

@@ -13,8 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "reconciler/cli/cli.h"
-#include "reconciler/pass.h"
-#include "reconciler/provider_record.h"
+#include "reconciler/cli/live.h"
 
 static void age(int64_t t, char *out, size_t n) {
 	int64_t d = now_s() - t;
@@ -25,105 +24,42 @@ static void age(int64_t t, char *out, size_t n) {
 	else snprintf(out, n, "%lldd", (long long)(d / 86400));
 }
 
-/* What one provider shows now. */
-typedef struct live {
-	const char *name;
-	const observation_t *obs; /* NULL: could not be observed */
-} live_t;
-
 /* Overlays what the backends show now on the records (not stored). */
-static void refresh(cvm_record_t *v, size_t n, const live_t *lv, size_t n_lv) {
+static void refresh(cvm_record_t *v, size_t n, const live_view_t *w) {
 	for (size_t i = 0; i < n; i++) {
 		cvm_record_t *r = &v[i];
 		if (r->status == ST_INACTIVE) continue;
-		const live_t *l = NULL;
-		for (size_t k = 0; k < n_lv; k++)
-			if (strcmp(lv[k].name, r->provider) == 0) l = &lv[k];
-		if (!l) continue;
-		bool unknown = !l->obs;
-		for (size_t u = 0; l->obs && u < l->obs->n_unknown; u++)
-			if (r->placement && strcmp(l->obs->unknown[u].placement, r->placement) == 0) unknown = true;
-		if (unknown) {
-			r->status = ST_UNKNOWN;
-			continue;
-		}
-		const observed_t *o = NULL;
-		for (size_t k = 0; k < l->obs->n; k++)
-			if (strcmp(l->obs->v[k].id, r->id) == 0) o = &l->obs->v[k];
-		free(r->url);
-		r->url = o ? xstrdup(o->url) : NULL;
-		if (!o) {
+		const observed_t *o;
+		const char *why;
+		switch (live_view_find(w, r, &o, &why)) {
+		case LIVE_NO_PROVIDER: break;
+		case LIVE_UNKNOWN: r->status = ST_UNKNOWN; break;
+		case LIVE_MISSING:
+			free(r->url);
+			r->url = NULL;
 			free(r->last_error);
 			r->last_error = xstrdup("resource not found on its backend");
-			r->status = ST_FAILED;
-		} else {
+			r->status = ST_MISSING;
+			break;
+		case LIVE_FOUND:
+			free(r->url);
+			r->url = o->url ? xstrdup(o->url) : NULL;
 			r->status = o->state == RES_STOPPED ? ST_STOPPED : o->state == RES_RUNNING ? ST_RUNNING : ST_CREATING;
+			break;
 		}
 	}
-}
-
-/* Without the spec tree: reach each provider of an active record with the
- * settings the last reconcile recorded. */
-typedef struct recorded_backend {
-	provider_config_t cfg;
-	provider_holder_t holder;
-	const provider_ops_t *ops;
-	provider_t *conn;
-	observation_t obs;
-	bool observed;
-} recorded_backend_t;
-
-static size_t observe_recorded(store_t *st, const cvm_record_t *v, size_t n, recorded_backend_t **out, live_t **lv) {
-	recorded_backend_t *rb = xcalloc(n + 1, sizeof *rb);
-	live_t *l = xcalloc(n + 1, sizeof *l);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].status == ST_INACTIVE) continue;
-		bool seen = false;
-		for (size_t k = 0; k < m; k++)
-			if (strcmp(l[k].name, v[i].provider) == 0) seen = true;
-		if (seen) continue;
-		recorded_backend_t *b = &rb[m];
-		l[m].name = v[i].provider;
-		m++;
-		char *err = NULL;
-		if (provider_record_load(st, v[i].provider, &b->cfg, &b->holder) < 0) {
-			log_warn("provider %s: no recorded settings (run a reconcile, or pass -f)", v[i].provider);
-			continue;
-		}
-		if (!(b->ops = provider_ops_for(b->cfg.flavor)) || prov_open(b->ops, &b->cfg, &b->conn, &err) < 0 ||
-		    prov_observe(b->ops, b->conn, NULL, 0, &b->obs, &err) < 0) {
-			log_warn("provider %s cannot be observed: %s", v[i].provider, err ? err : "backend not built in");
-			free(err);
-			continue;
-		}
-		free(err);
-		b->observed = true;
-		l[m - 1].obs = &b->obs;
-		for (size_t u = 0; u < b->obs.n_unknown; u++)
-			log_warn("host %s of provider %s cannot be observed: %s", b->obs.unknown[u].placement, v[i].provider,
-			         b->obs.unknown[u].why);
-	}
-	*out = rb;
-	*lv = l;
-	return m;
-}
-
-static void recorded_free(recorded_backend_t *rb, size_t m) {
-	for (size_t i = 0; i < m; i++) {
-		observation_free(&rb[i].obs);
-		if (rb[i].conn) rb[i].ops->close(rb[i].conn);
-		provider_record_release(&rb[i].cfg, &rb[i].holder);
-	}
-	free(rb);
 }
 
 /* The records in the chosen format; the table says how old a recorded
  * state is, since it was not observed live. */
-static void print_records(const cvm_record_t *v, size_t n, int fmt, bool refreshed) {
+static void print_records(store_t *st, const cvm_record_t *v, size_t n, int fmt, bool refreshed) {
 	if (fmt == OUT_JSON || fmt == OUT_YAML) {
 		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++) json_array_append_new(arr, cvm_record_json(&v[i]));
+		for (size_t i = 0; i < n; i++) {
+			json_t *j = cvm_record_json(&v[i]);
+			json_object_set_new(j, "conditions", cvm_conditions_json(st, v[i].id));
+			json_array_append_new(arr, j);
+		}
 		if (fmt == OUT_JSON) {
 			_cleanup_free_ char *s = json_dumps(arr, JSON_INDENT(2));
 			printf("%s\n", s);
@@ -173,7 +109,7 @@ int cmd_list(int argc, char **argv) {
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1};
+	pass_opts_t o = {.paths = paths, .max_deletions = -1, .scope_given = G.scope_given};
 	int fmt = OUT_TABLE, c;
 	bool do_refresh = false;
 	optind = 1;
@@ -201,26 +137,16 @@ int cmd_list(int argc, char **argv) {
 		close_store(st);
 		return EXIT_FAILED;
 	}
-	pass_t p = {0};
-	recorded_backend_t *rb = NULL;
-	_cleanup_free_ live_t *lv = NULL;
-	size_t n_lv = 0;
-	if (do_refresh && o.n_paths) {
-		code = pass_prepare(&p, st, G.scope, &o);
+	live_view_t w = {0};
+	if (do_refresh) {
+		code = live_view_open(&w, st, v, n, &o, false);
 		if (code) goto out;
-		lv = xcalloc(p.n_backends + 1, sizeof *lv);
-		for (size_t i = 0; i < p.n_backends; i++)
-			lv[n_lv++] = (live_t){p.backends[i].cfg.name, p.backends[i].observed ? &p.backends[i].obs : NULL};
-		refresh(v, n, lv, n_lv);
-	} else if (do_refresh) {
-		n_lv = observe_recorded(st, v, n, &rb, &lv);
-		refresh(v, n, lv, n_lv);
+		refresh(v, n, &w);
 	}
 
-	print_records(v, n, fmt, do_refresh);
+	print_records(st, v, n, fmt, do_refresh);
 out:
-	if (do_refresh && o.n_paths) pass_free(&p);
-	if (rb) recorded_free(rb, n_lv);
+	live_view_free(&w);
 	cvm_records_free(v, n);
 	close_store(st);
 	return code;

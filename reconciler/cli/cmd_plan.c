@@ -45,7 +45,7 @@ int cmd_plan(int argc, char **argv) {
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1, .describe = true};
+	pass_opts_t o = {.paths = paths, .max_deletions = -1, .scope_given = G.scope_given, .describe = true};
 	int fmt = OUT_TABLE, c;
 	bool detailed = false;
 	const char *out = NULL;

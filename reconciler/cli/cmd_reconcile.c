@@ -46,7 +46,7 @@ static void one_pass(store_t *st, const pass_opts_t *o, pass_report_t *rep) {
 		double secs = (double)(mono_ns() - start) / 1e9;
 		printf("Reconciled scope %s in %.2fs: %zu created, %zu adopted, %zu started, %zu updated, %zu replaced, "
 		       "%zu deleted, %zu up to date; %zu failed, %zu unknown, %zu refused",
-		       G.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
+		       p.scope, secs, s.created, s.adopted, s.started, s.updated, s.replaced, s.deleted, s.noop, s.failed,
 		       s.unknown, s.refused);
 		if (s.errors)
 			printf("; %zu error%s recording the pass (see above)", s.errors, s.errors == 1 ? "" : "s");
@@ -98,7 +98,7 @@ int cmd_reconcile(int argc, char **argv) {
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_free_ const char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
-	pass_opts_t o = {.paths = paths, .max_deletions = -1};
+	pass_opts_t o = {.paths = paths, .max_deletions = -1, .scope_given = G.scope_given};
 	bool once = false, watch = false;
 	watch_cfg_t cfg = {.resync_s = 300, .debounce_ms = 1000, .prune_delay_s = 30};
 	const char *textfile = NULL;

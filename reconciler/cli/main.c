@@ -38,8 +38,13 @@ static const struct command {
 	 "carry out a saved plan exactly, or refuse a stale one"},
 	{"reconcile", cmd_reconcile, NEEDS_SPECS | NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "converge the world to the specs (--once or --watch)"},
+	{"diff", cmd_diff, NEEDS_STATE_READ | NEEDS_BACKENDS,
+	 "drift between the backends and the records (changes nothing)"},
 	{"list", cmd_list, NEEDS_STATE_READ | NEEDS_BACKENDS, "list CVMs: NAME, ID, URL, BACKEND, STATUS"},
+	{"status", cmd_status, NEEDS_STATE_READ, "the last pass, CVMs by status, and each CVM's conditions"},
 	{"get", cmd_get, NEEDS_STATE_READ, "show one CVM: spec, state, certificates, history"},
+	{"suspend", cmd_suspend, NEEDS_STATE_WRITE, "hold every action for a CVM (certificates still renewed)"},
+	{"resume", cmd_resume, NEEDS_STATE_WRITE, "reconcile a suspended CVM again"},
 	{"cert", cmd_cert, NEEDS_STATE_WRITE | NEEDS_BACKENDS,
 	 "list, download, revoke, renew or issue a CVM's certificates"},
 	{"ca", cmd_ca, NEEDS_STATE_WRITE, "init, download, crl or import the CA"},
@@ -72,6 +77,8 @@ static void usage(FILE *f) {
 	           "  --installation-id ID   adopt resources of this installation into a new state\n"
 	           "  -v, --verbose          more logging (repeat for debug)\n"
 	           "  -q, --quiet            errors only\n"
+	           "each has an environment variable, which the flag overrides: CVMCTL_STATE_DIR, CVMCTL_SCOPE,\n"
+	           "CVMCTL_LOG_FORMAT, CVMCTL_LOCK_TIMEOUT, CVMCTL_INSTALLATION_ID, CVMCTL_VERBOSE (0-2), CVMCTL_QUIET (1)\n"
 	           "\nexit codes: 0 ok, 1 failed, 2 changes (plan --detailed-exitcode), 3 invalid input, 4 refused\n"
 	           "See cvmctl(1).\n");
 }
@@ -89,6 +96,73 @@ static bool is_flag(const char *arg, const char *flag) {
 	return strncmp(arg, flag, n) == 0 && (arg[n] == 0 || arg[n] == '=');
 }
 
+/* The value checks a global flag and its environment variable share;
+ * `what` names the one given ("--lock-timeout", "CVMCTL_LOCK_TIMEOUT"). */
+static int set_lock_timeout(const char *v, const char *what) {
+	int64_t d;
+	int pr = v ? parse_duration(v, &d) : -EINVAL;
+	if (pr < 0 && pr != -ERANGE) return usage_error(NULL, "%s needs a duration such as 30s or 2m", what);
+	/* The lock waits in milliseconds held in an int: a longer wait would
+	 * wrap to a short one and give up early. */
+	if (pr == -ERANGE || d > LOCK_TIMEOUT_MAX_S)
+		return usage_error(NULL, "%s %s is longer than the maximum of 24d", what, v);
+	G.lock_timeout_ms = (int)(d * 1000);
+	return 0;
+}
+
+static int set_log_format(const char *v, const char *what, enum log_format *fmt) {
+	if (!v) return usage_error(NULL, "%s needs text or json", what);
+	if (strcmp(v, "text") == 0)
+		*fmt = LOG_TEXT;
+	else if (strcmp(v, "json") == 0)
+		*fmt = LOG_JSON;
+	else
+		return usage_error(NULL, "%s must be text or json, not '%s'", what, v);
+	return 0;
+}
+
+/* Which global flags the command line gave. */
+typedef struct given {
+	bool scope, log_format, lock_timeout, installation, level;
+} given_t;
+
+/* Every global flag has an environment variable, read for the flags the
+ * command line did not give (a flag wins, and a variable it overrides is
+ * not even checked): CVMCTL_STATE_DIR (read by state_dir()),
+ * CVMCTL_SCOPE, CVMCTL_LOG_FORMAT, CVMCTL_LOCK_TIMEOUT,
+ * CVMCTL_INSTALLATION_ID, CVMCTL_VERBOSE (0, 1, 2), CVMCTL_QUIET (1).
+ * An empty one is unset; a bad one is a usage error naming it. */
+static int read_environment(const given_t *g, enum log_level *level, enum log_format *fmt) {
+	const char *v;
+	int r;
+	if (!g->scope && (v = getenv("CVMCTL_SCOPE")) && *v) {
+		G.scope = v;
+		G.scope_given = true;
+	}
+	if (!g->log_format && (v = getenv("CVMCTL_LOG_FORMAT")) && *v &&
+	    (r = set_log_format(v, "CVMCTL_LOG_FORMAT", fmt)))
+		return r;
+	if (!g->lock_timeout && (v = getenv("CVMCTL_LOCK_TIMEOUT")) && *v &&
+	    (r = set_lock_timeout(v, "CVMCTL_LOCK_TIMEOUT")))
+		return r;
+	if (!g->installation && (v = getenv("CVMCTL_INSTALLATION_ID")) && *v) {
+		if (!uuid_valid(v)) return usage_error(NULL, "CVMCTL_INSTALLATION_ID needs a UUID (lower case)");
+		G.installation = v;
+	}
+	if (g->level) return 0;
+	if ((v = getenv("CVMCTL_VERBOSE")) && *v) {
+		if (strcmp(v, "0") && strcmp(v, "1") && strcmp(v, "2"))
+			return usage_error(NULL, "CVMCTL_VERBOSE must be 0, 1 or 2, not '%s'", v);
+		G.verbosity = v[0] - '0';
+		if (G.verbosity) *level = LOG_DEBUG;
+	}
+	if ((v = getenv("CVMCTL_QUIET")) && *v) {
+		if (strcmp(v, "0") && strcmp(v, "1")) return usage_error(NULL, "CVMCTL_QUIET must be 0 or 1, not '%s'", v);
+		if (v[0] == '1') *level = LOG_ERROR;
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv) {
 	enum log_level level = LOG_INFO;
 	enum log_format fmt = LOG_TEXT;
@@ -96,6 +170,7 @@ static int run(int argc, char **argv) {
 	/* libvirt's error printer and SIGPIPE are the manager backend's
 	 * business (manager_libvirt_init): the front knows no backend. */
 
+	given_t given = {0};
 	/* Pull out global flags wherever they are; keep the rest in order. */
 	_cleanup_free_ char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
 	int nrest = 0;
@@ -119,36 +194,30 @@ static int run(int argc, char **argv) {
 				return usage_error(NULL, "--scope needs a name");
 			G.scope = v;
 			G.scope_given = true;
+			given.scope = true;
 		} else if (is_flag(a, "--installation-id")) {
 			if (!(v = flag_value(argc, argv, &i, "--installation-id")) || !uuid_valid(v))
 				return usage_error(NULL, "--installation-id needs a UUID (lower case)");
 			G.installation = v;
+			given.installation = true;
 		} else if (is_flag(a, "--lock-timeout")) {
-			int64_t d;
-			int pr = (v = flag_value(argc, argv, &i, "--lock-timeout")) ? parse_duration(v, &d) : -EINVAL;
-			if (pr < 0 && pr != -ERANGE)
-				return usage_error(NULL, "--lock-timeout needs a duration such as 30s or 2m");
-			/* The lock waits in milliseconds held in an int: a longer
-			 * wait would wrap to a short one and give up early. */
-			if (pr == -ERANGE || d > LOCK_TIMEOUT_MAX_S)
-				return usage_error(NULL, "--lock-timeout %s is longer than the maximum of 24d", v);
-			G.lock_timeout_ms = (int)(d * 1000);
+			given.lock_timeout = true;
+			int r = set_lock_timeout(flag_value(argc, argv, &i, "--lock-timeout"), "--lock-timeout");
+			if (r) return r;
 		} else if (is_flag(a, "--log-format")) {
-			if (!(v = flag_value(argc, argv, &i, "--log-format")))
-				return usage_error(NULL, "--log-format needs text or json");
-			if (strcmp(v, "text") == 0)
-				fmt = LOG_TEXT;
-			else if (strcmp(v, "json") == 0)
-				fmt = LOG_JSON;
-			else
-				return usage_error(NULL, "--log-format must be text or json, not '%s'", v);
+			given.log_format = true;
+			int r = set_log_format(flag_value(argc, argv, &i, "--log-format"), "--log-format", &fmt);
+			if (r) return r;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			given.level = true;
 			G.verbosity++;
 			level = LOG_DEBUG;
 		} else if (strcmp(a, "-vv") == 0) {
+			given.level = true;
 			G.verbosity += 2;
 			level = LOG_DEBUG;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			given.level = true;
 			level = LOG_ERROR;
 		} else if (nrest == 0 && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
 			usage(stdout);
@@ -159,6 +228,11 @@ static int run(int argc, char **argv) {
 		} else {
 			rest[nrest++] = argv[i];
 		}
+	}
+	int er = read_environment(&given, &level, &fmt);
+	if (er) {
+		log_setup(level, fmt);
+		return er;
 	}
 	log_setup(level, fmt);
 

@@ -11,6 +11,7 @@
 static const char *const status_names[ST__COUNT] = {
 	[ST_CREATING] = "Creating", [ST_RUNNING] = "Running",   [ST_STOPPED] = "Stopped",   [ST_UNKNOWN] = "Unknown",
 	[ST_FAILED] = "Failed",     [ST_DELETING] = "Deleting", [ST_INACTIVE] = "Inactive",
+	[ST_MISSING] = "Missing",
 };
 
 const char *cvm_status_name(cvm_status_t s) {
@@ -93,5 +94,19 @@ void cert_record_free(cert_record_t *c) {
 
 void cert_records_free(cert_record_t *v, size_t n) {
 	for (size_t i = 0; v && i < n; i++) cert_record_free(&v[i]);
+	free(v);
+}
+
+const char *cond_status_name(cond_status_t s) {
+	return s == COND_TRUE ? "True" : s == COND_FALSE ? "False" : "Unknown";
+}
+
+void cvm_conditions_free(cvm_condition_t *v, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].type);
+		free(v[i].reason);
+		free(v[i].message);
+		free(v[i].spec_hash);
+	}
 	free(v);
 }

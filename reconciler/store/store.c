@@ -269,6 +269,33 @@ int store_get_delivered(store_t *s, const char *cvm_id, char **serial) {
 	return s->ops->get_delivered(s, cvm_id, serial);
 }
 
+int store_set_suspended(store_t *s, const char *cvm_id, bool suspended) {
+	if (!cvm_id) return store_fail(s, -EINVAL, "no CVM id given");
+	WRITE(s, set_suspended);
+	return s->ops->set_suspended(s, cvm_id, suspended);
+}
+
+int store_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan) {
+	if (!cvm_id) return store_fail(s, -EINVAL, "no CVM id given");
+	WRITE(s, set_lifecycle);
+	return s->ops->set_lifecycle(s, cvm_id, spec_suspended, orphan);
+}
+
+int store_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c) {
+	if (!cvm_id || !c || !c->type || !c->reason || (unsigned)c->status > COND_UNKNOWN)
+		return store_fail(s, -EINVAL, "a condition needs a CVM id, a type, a status and a reason");
+	WRITE(s, put_condition);
+	return s->ops->put_condition(s, cvm_id, c);
+}
+
+int store_list_conditions(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n) {
+	*out = NULL;
+	*n = 0;
+	if (!cvm_id) return store_fail(s, -EINVAL, "no CVM id given");
+	OP(s, list_conditions);
+	return s->ops->list_conditions(s, cvm_id, out, n);
+}
+
 int store_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at) {
 	if (!cvm_id || failures < 0)
 		return store_fail(s, -EINVAL, "a rotation retry needs a CVM id and a failure count of 0 or more");

@@ -61,6 +61,7 @@ typedef enum cvm_status {
 	ST_FAILED,   /* last operation failed; the next pass retries */
 	ST_DELETING, /* delete intent recorded */
 	ST_INACTIVE,
+	ST_MISSING,  /* its resource vanished behind our back and is not back yet */
 	ST__COUNT,
 } cvm_status_t;
 
@@ -83,6 +84,11 @@ typedef struct cvm_record {
 	int64_t created_at, updated_at;
 	char *last_error; /* NULL when the last operation succeeded */
 	char *handle;     /* the backend's own address of the resource (observed_t.handle); may be NULL */
+	/* Facts with setters of their own (store_set_suspended,
+	 * store_set_lifecycle), read by get/list, ignored by put. */
+	bool suspended;      /* cvmctl suspend: no action for it until resume */
+	bool spec_suspended; /* spec.suspend, as the last pass saw its spec */
+	bool orphan;         /* deletionPolicy: Orphan, as the last pass saw its spec */
 } cvm_record_t;
 
 typedef struct cvm_event {
@@ -114,6 +120,26 @@ typedef struct cert_state {
 	int rotate_failures;    /* rotation retries, as store_get_rotation_retry says */
 	int64_t rotate_next_at;
 } cert_state_t;
+
+/* A condition of a CVM (Ready, Synced, CertificateReady), as the last pass
+ * judged it. last_transition is when status last changed: a put with the
+ * same status keeps it (the store's own; the value given is ignored). A
+ * put that changes nothing writes nothing (observed_at stays: it is when
+ * the condition was last written). */
+typedef enum cond_status { COND_TRUE, COND_FALSE, COND_UNKNOWN } cond_status_t;
+
+typedef struct cvm_condition {
+	char *type;    /* "Ready", "Synced", "CertificateReady" */
+	cond_status_t status;
+	char *reason;  /* CamelCase, for programs */
+	char *message; /* one sentence, for people; may be NULL */
+	char *spec_hash; /* the spec hash it reflects; may be NULL */
+	int64_t last_transition;
+	int64_t observed_at; /* when it was last written (the pass that changed it) */
+} cvm_condition_t;
+
+const char *cond_status_name(cond_status_t s); /* "True", "False", "Unknown" */
+void cvm_conditions_free(cvm_condition_t *v, size_t n);
 
 /* The operations a backing store provides, one per store_* function below
  * (opening excepted: each backend has its own open function, which fills
@@ -153,6 +179,12 @@ typedef struct store_ops {
 
 	int (*put_provider)(store_t *s, const char *name, const char *flavor, const char *settings_json);
 	int (*get_provider)(store_t *s, const char *name, char **flavor, char **settings_json);
+
+	int (*set_suspended)(store_t *s, const char *cvm_id, bool suspended);
+	int (*set_lifecycle)(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan);
+
+	int (*put_condition)(store_t *s, const char *cvm_id, const cvm_condition_t *c);
+	int (*list_conditions)(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 
 	int (*get_setting)(store_t *s, const char *key, char **value);
 	int (*set_setting)(store_t *s, const char *key, const char *value);
@@ -235,6 +267,18 @@ STORE_MUST_CHECK int store_get_rotation_retry(store_t *s, const char *cvm_id, in
 STORE_MUST_CHECK int store_put_provider(store_t *s, const char *name, const char *flavor,
                                         const char *settings_json);
 STORE_MUST_CHECK int store_get_provider(store_t *s, const char *name, char **flavor, char **settings_json);
+
+/* Suspension (cvmctl suspend/resume), and the spec's lifecycle fields
+ * (spec.suspend, deletionPolicy Orphan or Delete) kept for when the spec
+ * is gone: -ENOENT for no such CVM; setting what is already stored
+ * writes nothing. */
+STORE_MUST_CHECK int store_set_suspended(store_t *s, const char *cvm_id, bool suspended);
+STORE_MUST_CHECK int store_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan);
+
+/* Conditions: insert or replace by (cvm_id, type), keeping the last
+ * transition time when the status is unchanged; listed by type. */
+STORE_MUST_CHECK int store_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c);
+STORE_MUST_CHECK int store_list_conditions(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 
 /* Small key/value settings (installation id, CRL number, ...). */
 STORE_MUST_CHECK int store_get_setting(store_t *s, const char *key, char **value);

@@ -14,7 +14,7 @@ man_text() { sed 's/\\-/-/g; s/\\f[BIRP]//g' "$MAN"; }
 test_expect_success 'the commands cvmctl knows' '
 	cvmctl --help >help &&
 	sed -n "s/^  \([a-z]*\)  .*/\1/p" help | sort >commands &&
-	printf "apply\nca\ncert\nget\nhost\nlist\nplan\nreconcile\nvalidate\n" >expect &&
+	printf "apply\nca\ncert\ndiff\nget\nhost\nlist\nplan\nreconcile\nresume\nstatus\nsuspend\nvalidate\n" >expect &&
 	test_cmp expect commands
 '
 
@@ -29,7 +29,7 @@ test_expect_success 'every command is in the man page and the README' '
 test_expect_success 'every long flag of every command is in the man page' '
 	{
 		cvmctl --help
-		for c in validate plan apply reconcile list get; do cvmctl $c --help; done
+		for c in validate plan apply reconcile diff status suspend resume list get; do cvmctl $c --help; done
 		for s in list download revoke renew issue; do cvmctl cert $s --help; done
 		for s in init download crl import; do cvmctl ca $s --help; done
 		cvmctl host check --help

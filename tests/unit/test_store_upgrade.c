@@ -337,6 +337,7 @@ static char *raw_dump(const char *dir) {
 		"SELECT * FROM certs ORDER BY serial",
 		"SELECT * FROM settings ORDER BY key",
 		"SELECT * FROM providers ORDER BY name",
+		"SELECT * FROM conditions ORDER BY cvm_id, type",
 	};
 	char *out = xstrdup("");
 	for (size_t i = 0; i < ARRAY_SIZE(queries); i++) {
@@ -577,6 +578,73 @@ static void test_providers_as_the_code_writes_them(void **state) {
 	store_close(s);
 }
 
+/* Version 3: an upgraded state has the conditions table, empty (no pass
+ * has judged anything yet), and its records take conditions whose
+ * transition time moves only with their status. */
+static void test_conditions_after_upgrade(void **state) {
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	_cleanup_free_ char *none = raw_rows(f->dir, "SELECT count(*) FROM conditions");
+	assert_string_equal(none, "0\n");
+	cvm_condition_t *v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_list_conditions(s, want_cvms[0].id, &v, &n), 0);
+	assert_int_equal(n, 0);
+	cvm_condition_t c = {.type = "Ready", .status = COND_TRUE, .reason = "Running", .spec_hash = "h1",
+	                     .observed_at = 1000};
+	assert_int_equal(store_put_condition(s, want_cvms[0].id, &c), 0);
+	c.observed_at = 2000; /* same status: the transition stays at 1000 */
+	c.message = "still running";
+	assert_int_equal(store_put_condition(s, want_cvms[0].id, &c), 0);
+	assert_int_equal(store_list_conditions(s, want_cvms[0].id, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].last_transition, 1000);
+	assert_int_equal(v[0].observed_at, 2000);
+	assert_string_equal(v[0].message, "still running");
+	cvm_conditions_free(v, n);
+	c.status = COND_UNKNOWN; /* a new status moves it */
+	c.reason = "Unobservable";
+	c.observed_at = 3000;
+	assert_int_equal(store_put_condition(s, want_cvms[0].id, &c), 0);
+	assert_int_equal(store_list_conditions(s, want_cvms[0].id, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].status, COND_UNKNOWN);
+	assert_int_equal(v[0].last_transition, 3000);
+	assert_string_equal(v[0].reason, "Unobservable");
+	cvm_conditions_free(v, n);
+	/* a condition must name a stored CVM */
+	assert_int_equal(store_put_condition(s, "00000000-0000-4000-8000-000000000000", &c), -ENOENT);
+	store_close(s);
+}
+
+/* Version 4: upgraded records are not suspended and have deletionPolicy
+ * Delete; the flags are set by their own setters and left alone by put. */
+static void test_lifecycle_after_upgrade(void **state) {
+	fixture *f = *state;
+	store_t *s = open_ok(f->dir);
+	const char *id = want_cvms[0].id;
+	cvm_record_t r;
+	assert_int_equal(store_get_cvm(s, id, &r), 0);
+	assert_false(r.suspended);
+	assert_false(r.spec_suspended);
+	assert_false(r.orphan);
+	assert_int_equal(store_set_suspended(s, id, true), 0);
+	assert_int_equal(store_set_lifecycle(s, id, true, true), 0);
+	r.vcpus++; /* a put of the record read before keeps the flags */
+	assert_int_equal(store_put_cvm(s, &r), 0);
+	cvm_record_free(&r);
+	assert_int_equal(store_get_cvm(s, id, &r), 0);
+	assert_true(r.suspended);
+	assert_true(r.spec_suspended);
+	assert_true(r.orphan);
+	cvm_record_free(&r);
+	_cleanup_free_ char *q = xasprintf("SELECT suspended, spec_suspended, deletion_policy FROM cvms WHERE id = '%s'", id);
+	_cleanup_free_ char *row = raw_rows(f->dir, q);
+	assert_string_equal(row, "1=1=Orphan\n");
+	assert_int_equal(store_set_suspended(s, "00000000-0000-4000-8000-000000000000", true), -ENOENT);
+	store_close(s);
+}
+
 /* Once migrated, opening again (and again) changes nothing at all. */
 static void test_second_open_is_a_no_op(void **state) {
 	fixture *f = *state;
@@ -602,6 +670,8 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_settings_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_providers_as_the_code_writes_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_open_is_a_no_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conditions_after_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle_after_upgrade, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,10 @@
 #define CVM_COLS                                                                                                  \
 	"id, name, scope, flavor, provider, placement, status, url, spec_hash, spec_json, attempt, vcpus, memory_gib, " \
 	"created_at, updated_at, last_error, handle"
+/* What a read adds: the facts put leaves alone. */
+#define CVM_READ_COLS CVM_COLS ", suspended, deletion_policy, spec_suspended"
 
-/* Reads one row selected with CVM_COLS. */
+/* Reads one row selected with CVM_READ_COLS. */
 static int cvm_from_row(store_t *s, sqlite3_stmt *st, cvm_record_t *r) {
 	memset(r, 0, sizeof *r);
 	const char *status = (const char *)sqlite3_column_text(st, 6);
@@ -37,6 +39,10 @@ static int cvm_from_row(store_t *s, sqlite3_stmt *st, cvm_record_t *r) {
 	r->updated_at = sqlite3_column_int64(st, 14);
 	r->last_error = sq_col_strdup(st, 15);
 	r->handle = sq_col_strdup(st, 16);
+	r->suspended = sqlite3_column_int(st, 17) != 0;
+	const char *dp = (const char *)sqlite3_column_text(st, 18);
+	r->orphan = dp && strcmp(dp, "Orphan") == 0;
+	r->spec_suspended = sqlite3_column_int(st, 19) != 0;
 	return 0;
 }
 
@@ -94,7 +100,7 @@ int sq_put_cvm(store_t *s, const cvm_record_t *r) {
 int sq_get_cvm(store_t *s, const char *id, cvm_record_t *out) {
 	memset(out, 0, sizeof *out);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = sq_prepare(s, "SELECT " CVM_COLS " FROM cvms WHERE id = ?1", &st);
+	int r = sq_prepare(s, "SELECT " CVM_READ_COLS " FROM cvms WHERE id = ?1", &st);
 	if (r < 0) return r;
 	sq_bind_text(st, 1, id);
 	r = one_cvm(s, st, out);
@@ -108,7 +114,7 @@ int sq_find_cvm(store_t *s, const char *name_or_id, cvm_record_t *out) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	/* Active records first, then the most recently touched. */
 	r = sq_prepare(s,
-	               "SELECT " CVM_COLS " FROM cvms WHERE name = ?1 "
+	               "SELECT " CVM_READ_COLS " FROM cvms WHERE name = ?1 "
 	               "ORDER BY status = 'Inactive', updated_at DESC, created_at DESC, rowid DESC LIMIT 1",
 	               &st);
 	if (r < 0) return r;
@@ -126,7 +132,7 @@ int sq_list_cvms(store_t *s, const char *scope, cvm_record_t **out, size_t *n) {
 	*n = 0;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = sq_prepare(s,
-	                   "SELECT " CVM_COLS " FROM cvms WHERE ?1 IS NULL OR scope = ?1 "
+	                   "SELECT " CVM_READ_COLS " FROM cvms WHERE ?1 IS NULL OR scope = ?1 "
 	                   "ORDER BY name, created_at, id",
 	                   &st);
 	if (r < 0) return r;

@@ -49,6 +49,31 @@ int sq_set_delivered(store_t *s, const char *cvm_id, const char *serial) {
 	return update_one(s, st, cvm_id);
 }
 
+int sq_set_suspended(store_t *s, const char *cvm_id, bool suspended) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = sq_prepare(s,
+	                   "UPDATE cvms SET suspended = ?2, updated_at = ?3 WHERE id = ?1 AND suspended IS NOT ?2", &st);
+	if (r < 0) return r;
+	sq_bind_text(st, 1, cvm_id);
+	sqlite3_bind_int(st, 2, suspended);
+	sqlite3_bind_int64(st, 3, now_s());
+	return update_one(s, st, cvm_id);
+}
+
+int sq_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = sq_prepare(s,
+	                   "UPDATE cvms SET deletion_policy = ?2, spec_suspended = ?4, updated_at = ?3 "
+	                   "WHERE id = ?1 AND (deletion_policy IS NOT ?2 OR spec_suspended IS NOT ?4)",
+	                   &st);
+	if (r < 0) return r;
+	sq_bind_text(st, 1, cvm_id);
+	sq_bind_text(st, 2, orphan ? "Orphan" : "Delete");
+	sqlite3_bind_int64(st, 3, now_s());
+	sqlite3_bind_int(st, 4, spec_suspended);
+	return update_one(s, st, cvm_id);
+}
+
 int sq_get_delivered(store_t *s, const char *cvm_id, char **serial) {
 	*serial = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -119,6 +119,25 @@ static const char *const migrations[] = {
 	"               json_extract(value, '$.flavor') IS 'manager' AS manager"
 	"        FROM settings WHERE key LIKE 'provider:%' AND json_valid(value));"
 	"DELETE FROM settings WHERE key LIKE 'delivered:%' OR key LIKE 'rotate-retry:%' OR key LIKE 'provider:%';",
+	/* 3: each CVM's conditions as the last pass judged them (Ready,
+	 * Synced, CertificateReady); status by name, as for cvms. */
+	"CREATE TABLE conditions ("
+	"  cvm_id TEXT NOT NULL REFERENCES cvms(id) DEFERRABLE INITIALLY DEFERRED,"
+	"  type TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  message TEXT,"
+	"  spec_hash TEXT,"
+	"  last_transition INTEGER NOT NULL,"
+	"  observed_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (cvm_id, type)"
+	");",
+	/* 4: suspension (cvmctl suspend/resume), and spec.suspend and the
+	 * deletion policy as the last pass saw them in the spec, kept for when
+	 * the spec is removed. */
+	"ALTER TABLE cvms ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cvms ADD COLUMN spec_suspended INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cvms ADD COLUMN deletion_policy TEXT NOT NULL DEFAULT 'Delete';",
 };
 
 int sqlite_schema_version(void) {

@@ -92,6 +92,10 @@ int sq_add_event(store_t *s, const char *cvm_id, const char *kind, const char *m
 int sq_list_events(store_t *s, const char *cvm_id, cvm_event_t **out, size_t *n);
 /* facts.c: */
 int sq_set_delivered(store_t *s, const char *cvm_id, const char *serial);
+int sq_set_suspended(store_t *s, const char *cvm_id, bool suspended);
+int sq_set_lifecycle(store_t *s, const char *cvm_id, bool spec_suspended, bool orphan);
+int sq_put_condition(store_t *s, const char *cvm_id, const cvm_condition_t *c);
+int sq_list_conditions(store_t *s, const char *cvm_id, cvm_condition_t **out, size_t *n);
 int sq_get_delivered(store_t *s, const char *cvm_id, char **serial);
 int sq_set_rotation_retry(store_t *s, const char *cvm_id, int failures, int64_t next_at);
 int sq_get_rotation_retry(store_t *s, const char *cvm_id, int *failures, int64_t *next_at);
