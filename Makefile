@@ -194,7 +194,7 @@ check-sdk:
 	cd build/sdk && npm install --prefer-offline --no-audit --no-fund --prefix . $(SDK_NPM_PKGS)
 	tests/run-tests.sh build/san $(sort $(wildcard tests/sdk/t[0-9]*.sh))
 
-demo: all $(GCE_EMU)
+demo: all $(GCE_EMU) $(O)/tests/emulators/arm-emu
 	examples/demo.sh $(O)/cvmctl
 
 bench: all

@@ -2,16 +2,20 @@
 # make demo: reconcile examples/lab against two private libvirtd daemons that
 # run libvirt's test driver (no hardware, no cloud account, no system
 # daemon), then show that a second pass has nothing to do; then the same for
-# GCP SEV-SNP CVMs against the Compute Engine emulator (tests/emulators/gce).
-# Everything lives under /tmp/cvmctl-demo, build/demo-state and
-# build/demo-state-gcp and is stopped on exit.
+# GCP SEV-SNP CVMs against the Compute Engine emulator (tests/emulators/gce),
+# and for Azure confidential VMs against the Resource Manager emulator
+# (tests/emulators/arm). Everything lives under /tmp/cvmctl-demo,
+# build/demo-state, build/demo-state-gcp and build/demo-state-azure and is
+# stopped on exit.
 set -euo pipefail
 CVMCTL=$(realpath "${1:-build/cvmctl}")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 RUN=/tmp/cvmctl-demo
 STATE="$SRC/build/demo-state"
 GCP_STATE="$SRC/build/demo-state-gcp"
+AZURE_STATE="$SRC/build/demo-state-azure"
 GCE_EMU="$(dirname "$CVMCTL")/tests/emulators/gce-emu"
+ARM_EMU="$(dirname "$CVMCTL")/tests/emulators/arm-emu"
 pids=()
 
 # The example's Provider names these sockets, so the directory is fixed; one
@@ -57,7 +61,7 @@ CONF
 
 # A stale run (killed demo) may have left daemons behind: stop them by pid.
 for f in "$RUN"/*/libvirtd.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-rm -rf "$RUN" "$STATE" "$GCP_STATE"
+rm -rf "$RUN" "$STATE" "$GCP_STATE" "$AZURE_STATE"
 start_host host-1
 start_host host-2
 
@@ -134,5 +138,68 @@ grun reconcile -f "$RUN/gcp" --once | tee "$RUN/gcp-second-pass.out"
 if ! grep -q ": 0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 2 up to date; 0 failed" \
 	"$RUN/gcp-second-pass.out"; then
 	echo "demo: the second GCP pass was expected to do nothing" >&2
+	exit 1
+fi
+
+echo
+echo "# Azure: DCasv5 confidential VMs against a Resource Manager emulator on 127.0.0.1,"
+echo "# reached by authorityHost, resourceManagerEndpoint and caBundleFile."
+ARM="$RUN/arm"
+"$SRC/tests/emulators/arm/testca.sh" "$ARM" >/dev/null
+chmod 600 "$ARM/client-secret"
+TENANT=0a1b2c3d-0000-4000-8000-00000000a2e0
+CLIENT=5e3f0a11-0000-4000-8000-0000000c11e7
+SUB=00000000-0000-4000-8000-00000000c0de
+"$ARM_EMU" --tls-cert "$ARM/server.pem" --tls-key "$ARM/server.key" --ready-file "$ARM/port" \
+	--tenant "$TENANT" --client-id "$CLIENT" --client-secret-file "$ARM/client-secret" \
+	--subscription "$SUB" --resource-group "$SUB/cvm-rg@westeurope" >"$ARM/emu.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$ARM/port" ] && break; sleep 0.1; done
+APORT=$(cat "$ARM/port")
+mkdir -p "$RUN/azure"
+cat >"$RUN/azure/providers.yaml" <<YAML
+apiVersion: cvmctl/v1
+kind: Provider
+metadata: {name: azure-demo}
+spec:
+  type: azure
+  subscription: $SUB
+  resourceGroup: cvm-rg
+  location: westeurope
+  tenant: $TENANT
+  clientId: $CLIENT
+  clientSecretFile: $ARM/client-secret
+  authorityHost: https://127.0.0.1:$APORT
+  resourceManagerEndpoint: https://127.0.0.1:$APORT
+  caBundleFile: $ARM/ca.pem
+  controlPlaneURL: prism.example.com:7018
+YAML
+cat >"$RUN/azure/cvms.yaml" <<YAML
+apiVersion: cvmctl/v1
+kind: CVM
+metadata: {name: ledger-1, labels: {team: finance}}
+spec: {flavor: azure, vcpus: 4, memoryGiB: 16}
+---
+apiVersion: cvmctl/v1
+kind: CVM
+metadata: {name: ledger-2}
+spec: {flavor: azure, vcpus: 2, memoryGiB: 8}
+YAML
+arun() { echo "\$ cvmctl $*"; "$CVMCTL" --state-dir "$AZURE_STATE" "$@"; }
+arun reconcile -f "$RUN/azure" --once
+echo
+arun list
+echo
+echo "# What the emulator holds: each VM's name, size, security type, power state, cvmctl-id"
+curl -sS --cacert "$ARM/ca.pem" "https://127.0.0.1:$APORT/emulator/inventory" |
+	jq -r '.resources[] | select(.type == "Microsoft.Compute/virtualMachines") |
+		[.name, .properties.hardwareProfile.vmSize, .properties.securityProfile.securityType,
+		.powerState, .tags["cvmctl-id"]] | @tsv'
+echo
+echo "# A second pass has nothing to do:"
+arun reconcile -f "$RUN/azure" --once | tee "$RUN/azure-second-pass.out"
+if ! grep -q ": 0 created, 0 adopted, 0 started, 0 updated, 0 replaced, 0 deleted, 2 up to date; 0 failed" \
+	"$RUN/azure-second-pass.out"; then
+	echo "demo: the second Azure pass was expected to do nothing" >&2
 	exit 1
 fi
