@@ -106,4 +106,22 @@ test_expect_success 'clientSecretEnv unset: Unknown, the variable named' '
 	test "$rc" = 1 && grep "AZ_TEST_SECRET (clientSecretEnv) is not set" err
 '
 
+test_expect_success 'a managed identity: the token of the VM cvmctl runs on, from IMDS' '
+	runner=/subscriptions/$ARM_SUB/resourceGroups/$AZ_RG/providers/Microsoft.Compute/virtualMachines/runner &&
+	ctl POST resources "{\"id\":\"$runner\",\"location\":\"westeurope\",\"identity\":{\"type\":\"SystemAssigned\"}}" &&
+	ctl PUT imds "{\"id\":\"$runner\"}" &&
+	write_azure_provider specs/providers.yaml az cred="managedIdentity: system" &&
+	ctl DELETE requests &&
+	cvmctl -v reconcile -f specs --once >out 2>err &&
+	grep "2 up to date" out && secret_free out err &&
+	test "$(arm_ctl GET requests | jq "[.requests[] | select(.token == \"valid\")] | length")" -gt 0 &&
+	test "$(arm_ctl GET requests | jq "[.requests[] | select(.path | test(\"oauth2/v2.0/token\"))] | length")" = 0
+'
+
+test_expect_success 'a managed identity where IMDS has none: Unknown, exit 1, the reason named' '
+	ctl PUT imds "{\"id\":\"$(inv | jq -r "[.resources[] | select(.type == \"Microsoft.Compute/virtualMachines\" and .foreign != true)][0].id")\"}" &&
+	{ cvmctl reconcile -f specs --once >out 2>err; rc=$?; } &&
+	test "$rc" = 1 && grep -i "identity" err && grep "2 unknown" out
+'
+
 test_done

@@ -345,6 +345,9 @@ static int foreign_create(struct req *r, json_t *b)
 	json_object_set_new(json_object_get(o, "properties"), "provisioningState", json_string("Succeeded"));
 	if (json_object_get(b, "tags"))
 		json_object_set(o, "tags", json_object_get(b, "tags"));
+	/* {"type": "SystemAssigned"}: a VM whose IMDS hands out managed-identity tokens */
+	if (json_object_get(b, "identity"))
+		json_object_set(o, "identity", json_object_get(b, "identity"));
 	if (strcmp(type, "Microsoft.Network/virtualNetworks/subnets") == 0)
 		json_object_del(o, "location");
 	struct res *x = res_add(sub, rg, type, name, o);
