@@ -21,6 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "providers/jwt.h"
 #include "providers/azure/azure.h"
 
 #define _cleanup_json_ _cleanup_(json_decrefp)
@@ -91,22 +92,6 @@ static int read_secret(const char *what, const char *path, char **out, char **er
 	return 0;
 }
 
-static char *b64url(const unsigned char *d, size_t n) {
-	char *s = xmalloc(4 * ((n + 2) / 3) + 1);
-	int len = EVP_EncodeBlock((unsigned char *)s, d, (int)n);
-	while (len > 0 && s[len - 1] == '=') len--;
-	s[len] = 0;
-	for (char *c = s; *c; c++)
-		if (*c == '+') *c = '-';
-		else if (*c == '/') *c = '_';
-	return s;
-}
-
-static char *b64url_json(json_t *j) {
-	_cleanup_free_ char *t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	return b64url((const unsigned char *)t, strlen(t));
-}
-
 /* The key and certificate of a PEM file holding both (any order). */
 static int load_cert(az_cred_t *c, char **err) {
 	int r = check_mode("client certificate file", c->path, err);
@@ -138,7 +123,7 @@ static int load_cert(az_cred_t *c, char **err) {
 	unsigned int n = sizeof sha1;
 	X509_digest(x, EVP_sha1(), sha1, &n);
 	X509_free(x);
-	c->x5t = b64url(sha1, n);
+	c->x5t = jwt_b64url(sha1, n);
 	return 0;
 }
 
@@ -193,24 +178,9 @@ char *az_client_assertion(const az_cred_t *c, const char *client_id, const char 
 	_cleanup_json_ json_t *claims =
 	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "aud", aud, "iss", client_id, "sub", client_id, "jti", jti,
 	              "nbf", (json_int_t)(now_s - 10), "iat", (json_int_t)(now_s - 10), "exp", (json_int_t)(now_s + 600));
-	_cleanup_free_ char *hb = b64url_json(h), *cb = b64url_json(claims);
-	_cleanup_free_ char *input = xasprintf("%s.%s", hb, cb);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *sig = NULL;
-	size_t siglen = 0;
-	bool ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, c->key) == 1 &&
-	          EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) == 1 &&
-	          (sig = xmalloc(siglen)) &&
-	          EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) == 1;
-	EVP_MD_CTX_free(md);
-	if (!ok) {
-		free(sig);
-		*err = xasprintf("cannot sign a client assertion with the key of %s", c->path);
-		return NULL;
-	}
-	_cleanup_free_ char *sb = b64url(sig, siglen);
-	free(sig);
-	return xasprintf("%s.%s", input, sb);
+	char *jwt = jwt_sign_rs256(c->key, h, claims);
+	if (!jwt) *err = xasprintf("cannot sign a client assertion with the key of %s", c->path);
+	return jwt;
 }
 
 /* One token request; the token from its answer into p->tok. */

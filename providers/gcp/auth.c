@@ -19,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "providers/jwt.h"
 #include "providers/gcp/gcp.h"
 
 #define _cleanup_json_ _cleanup_(json_decrefp)
@@ -170,23 +171,6 @@ int gcp_cred_load(const char *path, gcp_cred_t *c, char **err) {
 
 /* ---- the JWT ---- */
 
-/* base64url without padding (RFC 7515). */
-static char *b64url(const unsigned char *d, size_t n) {
-	char *s = xmalloc(4 * ((n + 2) / 3) + 1);
-	int len = EVP_EncodeBlock((unsigned char *)s, d, (int)n);
-	while (len > 0 && s[len - 1] == '=') len--;
-	s[len] = 0;
-	for (char *c = s; *c; c++)
-		if (*c == '+') *c = '-';
-		else if (*c == '/') *c = '_';
-	return s;
-}
-
-static char *b64url_json(json_t *j) {
-	_cleanup_free_ char *t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	return b64url((const unsigned char *)t, strlen(t));
-}
-
 char *gcp_jwt(const gcp_cred_t *c, const char *aud, const char *scope, int64_t now_s, char **err) {
 	if (c->kind != GCP_CRED_SERVICE_ACCOUNT || !c->key) {
 		*err = xstrdup("no service-account key to sign with");
@@ -198,25 +182,9 @@ char *gcp_jwt(const gcp_cred_t *c, const char *aud, const char *scope, int64_t n
 	int64_t iat = now_s - 10;
 	_cleanup_json_ json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", c->client_email, "scope", scope,
 	                                          "aud", aud, "iat", (json_int_t)iat, "exp", (json_int_t)(iat + 3600));
-	_cleanup_free_ char *hb = b64url_json(h), *cb = b64url_json(claims);
-	_cleanup_free_ char *input = xasprintf("%s.%s", hb, cb);
-
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *sig = NULL;
-	size_t siglen = 0;
-	bool ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, c->key) == 1 &&
-	          EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) == 1 &&
-	          (sig = xmalloc(siglen)) &&
-	          EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) == 1;
-	EVP_MD_CTX_free(md);
-	if (!ok) {
-		free(sig);
-		*err = xasprintf("cannot sign a JWT with the key of %s", c->path ? c->path : "the credentials file");
-		return NULL;
-	}
-	_cleanup_free_ char *sb = b64url(sig, siglen);
-	free(sig);
-	return xasprintf("%s.%s", input, sb);
+	char *jwt = jwt_sign_rs256(c->key, h, claims);
+	if (!jwt) *err = xasprintf("cannot sign a JWT with the key of %s", c->path ? c->path : "the credentials file");
+	return jwt;
 }
 
 /* ---- token requests ---- */
