@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -492,4 +493,22 @@ char *http_escape(const char *s) {
 		}
 	}
 	return sb_take(&sb);
+}
+
+char *http_error_sentence(const char *provider, const char *what, const http_req_t *r, const char *url,
+                          const char *code, const char *const *secrets) {
+	_cleanup_free_ char *head =
+	    xasprintf("provider %s: %s%s%s %s", provider, what ? what : "", what ? ": " : "", http_method(r), url);
+	long st = http_status(r);
+	if (!st) {
+		const char *t = http_transport_error(r);
+		_cleanup_free_ char *ts = http_scrub(t, strlen(t), secrets, 300);
+		return xasprintf("%s: %s", head, ts);
+	}
+	size_t len;
+	const char *text = http_body(r, &len);
+	_cleanup_(json_decrefp) json_t *j = json_loadb(text, len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+	_cleanup_free_ char *m = msg ? http_scrub(msg, strlen(msg), secrets, 400) : http_scrub(text, len, secrets, 200);
+	return xasprintf("%s: %ld%s%s%s%s", head, st, *code ? " " : "", code, *m ? ": " : "", m);
 }

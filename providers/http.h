@@ -79,6 +79,15 @@ bool http_status_retryable(long status);
  * certificate, a delivered file); the result is cut to max_len bytes. */
 char *http_scrub(const char *text, size_t len, const char *const *secrets, size_t max_len);
 
+/* The sentence for a failed request, as both clouds word it: "provider P:
+ * WHAT: METHOD URL: STATUS CODE: message", the message taken from the
+ * answer's error.message (else the body) and scrubbed of `secrets`; a
+ * transport failure instead of the status. `url` is the URL to show (the
+ * caller cuts page tokens); `code` the cloud's error code or reason ("" for
+ * none). */
+char *http_error_sentence(const char *provider, const char *what, const http_req_t *r, const char *url,
+                          const char *code, const char *const *secrets);
+
 /* Percent-encodes s for a query value or a form field (RFC 3986
  * unreserved characters stay). Caller frees. */
 char *http_escape(const char *s);

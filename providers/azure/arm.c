@@ -139,24 +139,13 @@ const char *az_error_code(const json_t *body) {
 
 char *az_error_message(const provider_t *p, const char *what, const http_req_t *r) {
 	const char *const secrets[] = {p->tok.token, p->cred.secret, NULL};
-	long st = http_status(r);
 	_cleanup_free_ char *url = xstrdup(http_url(r));
 	char *q = strstr(url, "$skiptoken=");
 	if (q) *q = 0;
-	_cleanup_free_ char *head =
-	    xasprintf("provider %s: %s%s%s %s", p->name, what ? what : "", what ? ": " : "", http_method(r), url);
-	if (!st) {
-		const char *t = http_transport_error(r);
-		_cleanup_free_ char *ts = http_scrub(t, strlen(t), secrets, 300);
-		return xasprintf("%s: %s", head, ts);
-	}
 	size_t len;
 	const char *text = http_body(r, &len);
-	_cleanup_json_ json_t *j = json_loadb(text, len, 0, NULL);
-	const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-	const char *code = az_error_code(j);
-	_cleanup_free_ char *m = msg ? http_scrub(msg, strlen(msg), secrets, 400) : http_scrub(text, len, secrets, 200);
-	return xasprintf("%s: %ld%s%s%s%s", head, st, *code ? " " : "", code, *m ? ": " : "", m);
+	_cleanup_json_ json_t *j = http_status(r) ? json_loadb(text, len, 0, NULL) : NULL;
+	return http_error_sentence(p->name, what, r, url, az_error_code(j), secrets);
 }
 
 bool az_throttled(long st, const json_t *body) {

@@ -98,26 +98,15 @@ const char *gcp_error_reason(const json_t *body) {
 
 char *gcp_error_message(const provider_t *p, const char *what, const http_req_t *r) {
 	const char *const secrets[] = {p->tok.token, NULL};
-	long st = http_status(r);
 	/* The URL is ours (base, project, zone, name, requestId, filter, page
 	 * token): only a token that found its way in would be a secret. */
 	_cleanup_free_ char *url = xstrdup(http_url(r));
 	char *q = strchr(url, '?');
 	if (q && (strlen(url) > 300 || strstr(q, "pageToken="))) *q = 0;
-	_cleanup_free_ char *head =
-	    xasprintf("provider %s: %s%s%s %s", p->name, what ? what : "", what ? ": " : "", http_method(r), url);
-	if (!st) {
-		const char *t = http_transport_error(r);
-		_cleanup_free_ char *ts = http_scrub(t, strlen(t), secrets, 300);
-		return xasprintf("%s: %s", head, ts);
-	}
 	size_t len;
 	const char *text = http_body(r, &len);
-	_cleanup_json_ json_t *j = json_loadb(text, len, 0, NULL);
-	const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-	const char *reason = gcp_error_reason(j);
-	_cleanup_free_ char *m = msg ? http_scrub(msg, strlen(msg), secrets, 400) : http_scrub(text, len, secrets, 200);
-	return xasprintf("%s: %ld%s%s%s%s", head, st, *reason ? " " : "", reason, *m ? ": " : "", m);
+	_cleanup_json_ json_t *j = http_status(r) ? json_loadb(text, len, 0, NULL) : NULL;
+	return http_error_sentence(p->name, what, r, url, gcp_error_reason(j), secrets);
 }
 
 bool gcp_throttled(long st, const json_t *body) {
