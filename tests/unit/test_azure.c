@@ -28,34 +28,14 @@
 #include "common/util.h"
 #include "providers/azure/azure.h"
 #include "providers/http.h"
+#include "tests/unit/golden.h"
 
 #define GOLDEN_DIR "tests/golden/azure"
-#define _cleanup_json_ _cleanup_(json_decrefp)
-
-static char *src_path(const char *rel) {
-	const char *top = getenv("CVMCTL_SRCDIR");
-	return xasprintf("%s/%s", top && *top ? top : ".", rel);
-}
 
 static void check_golden(const char *name, const char *got) {
-	_cleanup_free_ char *rel = xasprintf(GOLDEN_DIR "/%s", name);
-	_cleanup_free_ char *path = src_path(rel);
-	const char *upd = getenv("UPDATE_GOLDEN");
-	if (upd && strcmp(upd, "1") == 0) {
-		_cleanup_free_ char *dir = src_path(GOLDEN_DIR);
-		mkdir(dir, 0755);
-		assert_int_equal(write_file_atomic(path, got, strlen(got), 0644), 0);
-		return;
-	}
-	_cleanup_free_ char *want = NULL;
-	size_t len;
-	int r = read_file(path, &want, &len);
-	if (r < 0) fail_msg("cannot read golden %s: %s (run from the source tree, or UPDATE_GOLDEN=1)", path, strerror(-r));
-	if (strcmp(want, got) != 0) {
-		fprintf(stderr, "# golden %s differs; got:\n%s", path, got);
-		fail_msg("request differs from %s (UPDATE_GOLDEN=1 regenerates it)", path);
-	}
+	golden_check(GOLDEN_DIR, name, got, "request");
 }
+#define _cleanup_json_ _cleanup_(json_decrefp)
 
 static void golden_json(const char *name, json_t *j) {
 	assert_non_null(j);

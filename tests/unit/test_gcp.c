@@ -33,38 +33,19 @@
 #include "providers/gcp/names.h"
 #include "providers/http.h"
 #include "providers/token.h"
+#include "tests/unit/golden.h"
 
 #define GOLDEN_DIR "tests/golden/gcp"
 
-static char *src_path(const char *rel) {
-	const char *top = getenv("CVMCTL_SRCDIR");
-	return xasprintf("%s/%s", top && *top ? top : ".", rel);
+static void check_golden(const char *name, const char *got) {
+	_cleanup_free_ char *file = xasprintf("%s", name);
+	golden_check(GOLDEN_DIR, file, got, "request");
 }
 
 static const char *const golden_cases[] = {
 	"insert-standard.json", "insert-highmem.json", "insert-highcpu.json", "insert-custom.json",
 	"insert-internal.json", "setmetadata.json",    "delete.txt",
 };
-
-static void check_golden(const char *name, const char *got) {
-	_cleanup_free_ char *rel = xasprintf(GOLDEN_DIR "/%s", name);
-	_cleanup_free_ char *path = src_path(rel);
-	const char *upd = getenv("UPDATE_GOLDEN");
-	if (upd && strcmp(upd, "1") == 0) {
-		_cleanup_free_ char *dir = src_path(GOLDEN_DIR);
-		mkdir(dir, 0755);
-		assert_int_equal(write_file_atomic(path, got, strlen(got), 0644), 0);
-		return;
-	}
-	_cleanup_free_ char *want = NULL;
-	size_t len;
-	int r = read_file(path, &want, &len);
-	if (r < 0) fail_msg("cannot read golden %s: %s (run from the source tree, or UPDATE_GOLDEN=1)", path, strerror(-r));
-	if (strcmp(want, got) != 0) {
-		fprintf(stderr, "# golden %s differs; got:\n%s", path, got);
-		fail_msg("request differs from %s (UPDATE_GOLDEN=1 regenerates it)", path);
-	}
-}
 
 /* ---- fixed inputs (dummy PEM text, not real keys) ---- */
 
@@ -238,22 +219,7 @@ static void test_delete_request(void **state) {
 
 static void test_golden_dir_clean(void **state) {
 	(void)state;
-	if (getenv("UPDATE_GOLDEN")) return;
-	_cleanup_free_ char *dir = src_path(GOLDEN_DIR);
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	struct dirent *e;
-	size_t seen = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.') continue;
-		bool claimed = false;
-		for (size_t i = 0; i < ARRAY_SIZE(golden_cases); i++) claimed |= strcmp(golden_cases[i], e->d_name) == 0;
-		if (!claimed) fprintf(stderr, "# unused golden file: %s/%s\n", dir, e->d_name);
-		assert_true(claimed);
-		seen++;
-	}
-	closedir(d);
-	assert_int_equal(seen, ARRAY_SIZE(golden_cases));
+	golden_dir_exactly(GOLDEN_DIR, golden_cases, ARRAY_SIZE(golden_cases), "");
 }
 
 /* ---- labels ---- */

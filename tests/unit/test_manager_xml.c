@@ -20,14 +20,10 @@
 #include "providers/manager/domain_xml.h"
 #include "providers/manager/metadata.h"
 #include "providers/manager/shares.h"
+#include "tests/unit/golden.h"
 
 #define GOLDEN_DIR "tests/golden/domain"
 #define FIXTURE_DIR "tests/fixtures/domcaps"
-
-static char *src_path(const char *rel) {
-	const char *top = getenv("CVMCTL_SRCDIR");
-	return xasprintf("%s/%s", top && *top ? top : ".", rel);
-}
 
 static manager_domain_params base_params(void) {
 	return (manager_domain_params){
@@ -51,25 +47,12 @@ static manager_domain_params base_params(void) {
 }
 
 /* Every golden file a test claims; anything else in the directory is stale. */
-static const char *const golden_cases[] = {"snp-native", "snp-fallback", "insecure", "vtpm", "network-qemu"};
-
 static void check_golden(const char *name, const char *got) {
-	_cleanup_free_ char *rel = xasprintf(GOLDEN_DIR "/%s.xml", name);
-	_cleanup_free_ char *path = src_path(rel);
-	const char *upd = getenv("UPDATE_GOLDEN");
-	if (upd && strcmp(upd, "1") == 0) {
-		assert_int_equal(write_file_atomic(path, got, strlen(got), 0644), 0);
-		return;
-	}
-	_cleanup_free_ char *want = NULL;
-	size_t len;
-	int r = read_file(path, &want, &len);
-	if (r < 0) fail_msg("cannot read golden %s: %s (run from the source tree, or UPDATE_GOLDEN=1)", path, strerror(-r));
-	if (strcmp(want, got) != 0) {
-		fprintf(stderr, "# golden %s differs; got:\n%s", path, got);
-		fail_msg("domain XML differs from %s (UPDATE_GOLDEN=1 regenerates it)", path);
-	}
+	_cleanup_free_ char *file = xasprintf("%s.xml", name);
+	golden_check(GOLDEN_DIR, file, got, "domain XML");
 }
+
+static const char *const golden_cases[] = {"snp-native", "snp-fallback", "insecure", "vtpm", "network-qemu"};
 
 static void test_golden_snp_native(void **state) {
 	(void)state;
@@ -132,25 +115,7 @@ static void test_golden_network_qemu(void **state) {
 /* The golden directory holds exactly the claimed cases. */
 static void test_golden_dir_clean(void **state) {
 	(void)state;
-	if (getenv("UPDATE_GOLDEN")) return;
-	_cleanup_free_ char *dir = src_path(GOLDEN_DIR);
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	struct dirent *e;
-	size_t seen = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.') continue;
-		bool claimed = false;
-		for (size_t i = 0; i < ARRAY_SIZE(golden_cases); i++) {
-			_cleanup_free_ char *n = xasprintf("%s.xml", golden_cases[i]);
-			if (strcmp(n, e->d_name) == 0) claimed = true;
-		}
-		if (!claimed) fprintf(stderr, "# unused golden file: %s/%s\n", dir, e->d_name);
-		assert_true(claimed);
-		seen++;
-	}
-	closedir(d);
-	assert_int_equal(seen, ARRAY_SIZE(golden_cases));
+	golden_dir_exactly(GOLDEN_DIR, golden_cases, ARRAY_SIZE(golden_cases), ".xml");
 }
 
 static void test_launch_form(void **state) {
@@ -287,7 +252,7 @@ static void test_meta_malformed(void **state) {
 
 static char *fixture(const char *name) {
 	_cleanup_free_ char *rel = xasprintf(FIXTURE_DIR "/%s", name);
-	_cleanup_free_ char *path = src_path(rel);
+	_cleanup_free_ char *path = golden_src_path(rel);
 	char *s = NULL;
 	size_t len;
 	int r = read_file(path, &s, &len);
